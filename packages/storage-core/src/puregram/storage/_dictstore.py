@@ -1,0 +1,59 @@
+"""The parts the two in-memory stores share: a dict (or OrderedDict) behind the contract."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Generic, TypeVar
+
+from ._codec import reject_key
+
+V = TypeVar("V")
+
+MISSING: object = object()
+
+
+class DictStore(Generic[V]):
+    """Reads that change no order, and iteration over a snapshot of the keys.
+
+    Iterating copies the key list once, so the store may change while a consumer walks
+    it: a key deleted meanwhile is skipped, a key added meanwhile is not visited.
+    """
+
+    __slots__ = ("_data",)
+
+    _data: MutableMapping[str, V]
+
+    @property
+    def size(self) -> int:
+        """How many entries the store holds."""
+        return len(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    async def delete(self, key: str) -> None:
+        if not isinstance(key, str):
+            reject_key(key)
+        self._data.pop(key, None)
+
+    async def has(self, key: str) -> bool:
+        if not isinstance(key, str):
+            reject_key(key)
+        return key in self._data
+
+    async def keys(self) -> AsyncIterator[str]:
+        data = self._data
+        for key in list(data):
+            if key in data:
+                yield key
+
+    async def values(self) -> AsyncIterator[V]:
+        async for _, value in self.entries():
+            yield value
+
+    async def entries(self) -> AsyncIterator[tuple[str, V]]:
+        data = self._data
+        for key in list(data):
+            value = data.get(key, MISSING)  # OrderedDict.get does not move the key
+            if value is not MISSING:
+                yield key, value  # type: ignore[misc]

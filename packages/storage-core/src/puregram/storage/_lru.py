@@ -1,0 +1,62 @@
+"""``LruMemoryStorage``: a bounded in-process store that evicts the least recently used."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TypeVar
+
+from ._codec import reject_key
+from ._dictstore import MISSING, DictStore
+
+V = TypeVar("V")
+
+__all__ = ["LruMemoryStorage"]
+
+
+class LruMemoryStorage(DictStore[V]):
+    """At most ``max`` entries; setting one more evicts the least recently used.
+
+    ``get`` (on a hit) and ``set`` make a key the most recent; ``has``, ``delete`` and
+    iteration do not. Every operation is O(1): the order lives in an ``OrderedDict``.
+    Iteration runs from the least to the most recently used, over a snapshot of keys.
+    ``max < 1`` is a ``ValueError``.
+    """
+
+    __slots__ = ("_max",)
+
+    _data: OrderedDict[str, V]
+
+    def __init__(self, *, max: int) -> None:  # noqa: A002 - the option's public name
+        if isinstance(max, bool) or not isinstance(max, int):
+            raise TypeError(f"LruMemoryStorage max must be an int, got {type(max).__name__}")
+        if max < 1:
+            raise ValueError(f"LruMemoryStorage max must be at least 1, got {max}")
+        self._max = max
+        self._data = OrderedDict()
+
+    @property
+    def max(self) -> int:
+        """The most entries the store holds."""
+        return self._max
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max={self._max}, size={len(self._data)})"
+
+    async def get(self, key: str) -> V | None:
+        if not isinstance(key, str):
+            reject_key(key)
+        data = self._data
+        value = data.get(key, MISSING)
+        if value is MISSING:
+            return None
+        data.move_to_end(key)
+        return value  # type: ignore[return-value]
+
+    async def set(self, key: str, value: V) -> None:
+        if not isinstance(key, str):
+            reject_key(key)
+        data = self._data
+        data[key] = value
+        data.move_to_end(key)
+        if len(data) > self._max:
+            data.popitem(last=False)

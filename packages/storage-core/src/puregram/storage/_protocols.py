@@ -1,0 +1,122 @@
+"""The storage contract: one required protocol and its optional capabilities.
+
+A consumer asks for the least it needs (``KVStorage``) and discovers the rest at run time
+with the ``is_*`` guards, which look for the capability's method and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, TypeGuard, TypeVar
+
+V = TypeVar("V")
+
+__all__ = [
+    "CounterStorage",
+    "GetTouchStorage",
+    "IterableStorage",
+    "KVStorage",
+    "TtlStorage",
+    "is_counter_storage",
+    "is_get_touch_storage",
+    "is_iterable_storage",
+    "is_ttl_storage",
+]
+
+
+class KVStorage(Protocol[V]):
+    """An async key-value store: the contract every store satisfies.
+
+    Keys are ``str``; a non-``str`` key raises ``TypeError`` before anything happens.
+    ``None`` is a value like any other, so ``get`` returning ``None`` may mean "stored
+    ``None``" or "no such key": ask ``has`` when the difference matters.
+    """
+
+    async def get(self, key: str) -> V | None:
+        """Return the value stored at ``key``, or ``None`` when there is none (or it expired)."""
+        ...
+
+    async def set(self, key: str, value: V) -> None:
+        """Store ``value`` at ``key``, replacing what was there."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error."""
+        ...
+
+    async def has(self, key: str) -> bool:
+        """Tell whether ``key`` holds a value (``None`` included) that has not expired."""
+        ...
+
+
+class IterableStorage(KVStorage[V], Protocol[V]):
+    """A store that can list what it holds. Each method is an async generator."""
+
+    def keys(self) -> AsyncIterator[str]:
+        """Yield every live key exactly once."""
+        ...
+
+    def values(self) -> AsyncIterator[V]:
+        """Yield the value of every live key."""
+        ...
+
+    def entries(self) -> AsyncIterator[tuple[str, V]]:
+        """Yield ``(key, value)`` for every live key."""
+        ...
+
+
+class TtlStorage(KVStorage[V], Protocol[V]):
+    """A store whose entries expire, and whose expiry a consumer can roll forward."""
+
+    async def touch(self, key: str) -> None:
+        """Restart ``key``'s time to live without rewriting it; a missing key stays missing."""
+        ...
+
+
+class GetTouchStorage(TtlStorage[V], Protocol[V]):
+    """A ``TtlStorage`` that reads a value and rolls its ttl forward in one round trip.
+
+    Session uses it so that an unchanged session costs one round trip (Redis ``GETEX``,
+    SQLite ``UPDATE ... RETURNING``) instead of a ``get`` and a ``touch``.
+    """
+
+    async def get_and_touch(self, key: str) -> V | None:
+        """Do ``get(key)`` and ``touch(key)`` at once; a missing key stays missing."""
+        ...
+
+
+class CounterStorage(KVStorage[V], Protocol[V]):
+    """A store that counts hits in a fixed window atomically, across processes too.
+
+    The entry at ``key`` is ``{"hits": n, "resetAt": unix_ms}``, the same record a
+    consumer would write with ``get`` and ``set``, so both paths read each other's data.
+    """
+
+    async def count_hit(self, key: str, window_ms: int) -> tuple[int, int]:
+        """Add one hit to the window at ``key`` and return ``(hits, reset_at_ms)``.
+
+        When ``key`` is missing or its window has ended (``resetAt <= now``), a new
+        window starts: ``hits = 1`` and ``resetAt = now + window_ms``. The entry expires
+        when its window ends. ``window_ms < 1`` is a ``ValueError``.
+        """
+        ...
+
+
+def is_ttl_storage(storage: KVStorage[V]) -> TypeGuard[TtlStorage[V]]:
+    """Tell whether ``storage`` has ``touch``."""
+    return callable(getattr(storage, "touch", None))
+
+
+def is_get_touch_storage(storage: KVStorage[V]) -> TypeGuard[GetTouchStorage[V]]:
+    """Tell whether ``storage`` has ``get_and_touch`` (and so ``touch``)."""
+    return callable(getattr(storage, "get_and_touch", None)) and is_ttl_storage(storage)
+
+
+def is_iterable_storage(storage: KVStorage[V]) -> TypeGuard[IterableStorage[V]]:
+    """Tell whether ``storage`` has ``keys``, ``values`` and ``entries``."""
+    return all(callable(getattr(storage, name, None)) for name in ("keys", "values", "entries"))
+
+
+def is_counter_storage(storage: KVStorage[Any]) -> TypeGuard[CounterStorage[Any]]:
+    """Tell whether ``storage`` has ``count_hit``."""
+    return callable(getattr(storage, "count_hit", None))

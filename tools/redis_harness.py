@@ -1,0 +1,1 @@
+"""Placeholder: the Redis harness lands with the storage-redis issue."""
