@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeGuard, TypeVar
 
 from ._codec import check_key
 from ._protocols import KVStorage, is_get_touch_storage, is_iterable_storage, is_ttl_storage
@@ -14,7 +14,7 @@ V = TypeVar("V")
 
 __all__ = ["EnhancedStorage", "Migration", "enhance_storage"]
 
-Migration = Callable[[Any], Union[Any, Awaitable[Any]]]
+Migration = Callable[[Any], Any | Awaitable[Any]]
 """Upgrades data from the previous version; may be sync or async."""
 
 
@@ -22,7 +22,7 @@ def _unix_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _is_envelope(raw: object) -> bool:
+def _is_envelope(raw: object) -> TypeGuard[dict[str, Any]]:
     if not isinstance(raw, dict) or "data" not in raw:
         return False
     version = raw.get("__v")
@@ -75,7 +75,7 @@ class EnhancedStorage(Generic[V]):
         # they go into the instance dict so that type checkers do not promise them either.
         capabilities: dict[str, Any] = {}
         if is_ttl_storage(base):
-            capabilities["touch"] = base.touch
+            capabilities["touch"] = self._touch
             if is_get_touch_storage(base):
                 capabilities["get_and_touch"] = self._get_and_touch
         if is_iterable_storage(base):
@@ -114,7 +114,12 @@ class EnhancedStorage(Generic[V]):
         await self._base.set(key, self._wrap(value, exp))
 
     async def delete(self, key: str) -> None:
-        await self._base.delete(key)
+        # Checked here too: a hand-written base may not check keys itself.
+        await self._base.delete(check_key(key))
+
+    async def _touch(self, key: str) -> None:
+        base: Any = self._base
+        await base.touch(check_key(key))
 
     async def has(self, key: str) -> bool:
         """True for a live entry; reads the entry to see its ``__exp``."""
@@ -176,7 +181,7 @@ class EnhancedStorage(Generic[V]):
     def _expired(self, raw: object) -> bool:
         if not _is_envelope(raw):
             return False
-        exp = _expiry(raw)  # type: ignore[arg-type]
+        exp = _expiry(raw)
         return exp is not None and exp <= self._clock()
 
 
