@@ -27,9 +27,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ._protocols import (
+    CounterStorage,
     KVStorage,
     is_counter_storage,
     is_get_touch_storage,
@@ -113,9 +115,17 @@ async def _expect_raises(
         await call()
     except kind as exc:
         return exc
-    except Exception as exc:  # noqa: BLE001 - a wrong exception type is the finding
+    except Exception as exc:  # a wrong exception type is the finding
         raise ConformanceError(f"{what}: expected {_names(kind)}, got {exc!r}") from exc
     raise ConformanceError(f"{what}: expected {_names(kind)}, nothing was raised")
+
+
+def _set_value(storage: Store, key: Any) -> Awaitable[None]:
+    return storage.set(key, "value")
+
+
+def _count_hit_minute(storage: CounterStorage[Any], key: Any) -> Awaitable[tuple[int, int]]:
+    return storage.count_hit(key, 60_000)
 
 
 def _names(kind: type[Exception] | tuple[type[Exception], ...]) -> str:
@@ -199,7 +209,7 @@ async def check_non_str_key_rejected(storage: Store) -> None:
     """A non-``str`` key raises ``TypeError`` from every method, and nothing is written."""
     methods: list[tuple[str, Callable[[Any], Awaitable[object]]]] = [
         ("get", storage.get),
-        ("set", lambda key: storage.set(key, "value")),
+        ("set", partial(_set_value, storage)),
         ("delete", storage.delete),
         ("has", storage.has),
     ]
@@ -208,10 +218,10 @@ async def check_non_str_key_rejected(storage: Store) -> None:
     if is_get_touch_storage(storage):
         methods.append(("get_and_touch", storage.get_and_touch))
     if is_counter_storage(storage):
-        methods.append(("count_hit", lambda key: storage.count_hit(key, 60_000)))
+        methods.append(("count_hit", partial(_count_hit_minute, storage)))
     for bad in BAD_KEYS:
         for name, method in methods:
-            await _expect_raises(TypeError, lambda: method(bad), f"{name}({bad!r})")
+            await _expect_raises(TypeError, partial(method, bad), f"{name}({bad!r})")
         for spelling in {str(bad), repr(bad)}:
             _expect(
                 not await storage.has(spelling),
@@ -235,7 +245,7 @@ async def check_unserializable_rejected(storage: Store) -> None:
         for value in bad_values:
             exc = await _expect_raises(
                 (TypeError, ValueError),
-                lambda: storage.set(key, value),
+                partial(storage.set, key, value),
                 f"set(key, {type(value).__name__})",
             )
             _expect(key in str(exc), f"error for {value!r} does not name the key: {exc}")
@@ -244,7 +254,7 @@ async def check_unserializable_rejected(storage: Store) -> None:
         for value in bad_values:
             await _expect_raises(
                 (TypeError, ValueError),
-                lambda: storage.set(key, value),
+                partial(storage.set, key, value),
                 f"overwrite with {type(value).__name__}",
             )
             got = await storage.get(key)
@@ -262,7 +272,7 @@ async def check_iteration(storage: Store) -> None:
     try:
         for key, value in expected.items():
             await storage.set(key, value)
-        seen = [key async for key in storage.keys()]
+        seen = [key async for key in storage.keys()]  # noqa: SIM118 - not a dict
         _expect(len(seen) == len(set(seen)), "keys() yielded a key more than once")
         mine = [key for key in seen if key.startswith(namespace)]
         _expect(sorted(mine) == sorted(expected), f"keys() yielded {len(mine)} of 25 keys")
@@ -275,7 +285,8 @@ async def check_iteration(storage: Store) -> None:
             _expect(value in values, f"values() misses {value!r}")
         gone = next(iter(expected))
         await storage.delete(gone)
-        _expect(gone not in [key async for key in storage.keys()], "keys() yields a deleted key")
+        left = [key async for key in storage.keys()]  # noqa: SIM118 - not a dict
+        _expect(gone not in left, "keys() yields a deleted key")
     finally:
         for key in expected:
             await storage.delete(key)
@@ -340,7 +351,7 @@ async def check_count_hit(storage: Store) -> None:
         )
         for bad in (0, -1):
             await _expect_raises(
-                ValueError, lambda: storage.count_hit(key, bad), f"window_ms={bad}"
+                ValueError, partial(storage.count_hit, key, bad), f"window_ms={bad}"
             )
         _expect(await storage.get(key) == stored, "a rejected count_hit changed the entry")
     finally:
