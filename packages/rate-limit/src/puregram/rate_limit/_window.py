@@ -1,0 +1,86 @@
+"""Fixed-window arithmetic: option checks, the stored entry, ``retry_after``.
+
+Pure functions with no I/O, so the limiter's two counting paths (a store's atomic
+``count_hit``, or ``get`` + ``set``) share one definition of a window.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+__all__ = ["check_options", "entry", "new_hits", "retry_after", "unix_ms"]
+
+
+def unix_ms() -> int:
+    """The default clock: unix time in whole milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def check_options(limit: object, window: object) -> int:
+    """Validate ``limit`` and ``window``; return the window in whole milliseconds.
+
+    ``limit`` is an ``int >= 1``; ``window`` is seconds as an ``int`` or ``float``,
+    finite and ``> 0``, rounded to whole milliseconds (at least 1). A wrong type is a
+    ``TypeError``, a wrong value a ``ValueError``; both name the option.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"rate limit option 'limit' must be an int, got {type(limit).__name__}")
+    if limit < 1:
+        raise ValueError(f"rate limit option 'limit' must be at least 1, got {limit}")
+    if isinstance(window, bool) or not isinstance(window, (int, float)):
+        raise TypeError(
+            f"rate limit option 'window' must be seconds as an int or float, "
+            f"got {type(window).__name__}"
+        )
+    if not (window > 0 and math.isfinite(window)):
+        raise ValueError(
+            f"rate limit option 'window' must be a finite number of seconds > 0, got {window}"
+        )
+    return max(1, round(window * 1000))
+
+
+def check_bucket(bucket: object) -> None:
+    """A bucket is a ``str`` or ``None``; anything else is a ``TypeError``."""
+    if bucket is not None and not isinstance(bucket, str):
+        raise TypeError(
+            f"rate limit option 'bucket' must be a str or None, got {type(bucket).__name__}"
+        )
+
+
+def retry_after(reset_at: int, now: int) -> int:
+    """Whole seconds from ``now`` until ``reset_at`` (both unix ms), rounded up, at least 1."""
+    return max(1, -((now - reset_at) // 1000))
+
+
+def new_hits(key: str, stored: Any, now: int, window_ms: int) -> tuple[int, int]:
+    """The window after one more hit on ``stored`` (the entry read at ``key``, or ``None``).
+
+    Returns ``(hits, reset_at)``: a missing or ended window (``resetAt <= now``) starts
+    anew at ``(1, now + window_ms)``. Raises ``ValueError`` naming ``key`` when ``stored``
+    is not a rate-limit entry (someone else's data at that key), so it is never overwritten.
+    """
+    if stored is None:
+        return 1, now + window_ms
+    if isinstance(stored, dict):
+        hits = stored.get("hits")
+        reset_at = stored.get("resetAt")
+        if (
+            isinstance(hits, int)
+            and not isinstance(hits, bool)
+            and isinstance(reset_at, (int, float))
+            and not isinstance(reset_at, bool)
+        ):
+            if reset_at <= now:
+                return 1, now + window_ms
+            return hits + 1, int(reset_at)
+    raise ValueError(
+        f"the value at rate-limit key {key!r} is not an entry "
+        f'{{"hits": int, "resetAt": unix_ms}}: {type(stored).__name__} {stored!r:.80}'
+    )
+
+
+def entry(hits: int, reset_at: int) -> dict[str, int]:
+    """The stored record, the same as the TypeScript package's."""
+    return {"hits": hits, "resetAt": reset_at}

@@ -1,0 +1,57 @@
+import anyio
+import anyio.lowlevel
+import pytest
+
+from puregram.rate_limit._locks import KeyLocks
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_one_holder_per_key_and_the_table_empties() -> None:
+    locks = KeyLocks()
+    order: list[str] = []
+
+    async def use(name: str) -> None:
+        await locks.acquire("k")
+        try:
+            order.append(f"{name} in")
+            await anyio.lowlevel.checkpoint()
+            await anyio.lowlevel.checkpoint()
+            order.append(f"{name} out")
+        finally:
+            locks.release("k")
+
+    async with anyio.create_task_group() as tg:
+        for name in "abc":
+            tg.start_soon(use, name)
+    # whatever order the backend schedules, nobody enters while another is inside
+    assert sorted(order) == ["a in", "a out", "b in", "b out", "c in", "c out"]
+    assert all(order[i][0] == order[i + 1][0] for i in range(0, 6, 2)), order
+    assert len(locks) == 0
+
+
+async def test_other_keys_do_not_wait() -> None:
+    locks = KeyLocks()
+    await locks.acquire("a")
+    with anyio.fail_after(1):
+        await locks.acquire("b")
+    locks.release("b")
+    locks.release("a")
+    assert len(locks) == 0
+
+
+async def test_a_cancelled_waiter_leaves_no_trace() -> None:
+    locks = KeyLocks()
+    await locks.acquire("k")
+    caught: list[bool] = []
+
+    async def waiter() -> None:
+        with anyio.move_on_after(0.01) as scope:
+            await locks.acquire("k")
+        caught.append(scope.cancelled_caught)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+    assert caught == [True]
+    locks.release("k")
+    assert len(locks) == 0

@@ -1,0 +1,19 @@
+import puregram.rate_limit
+from puregram.rate_limit import RateLimiter, rate_limit
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(puregram.rate_limit.__all__) == ["RateLimiter", "__version__", "rate_limit"]
+
+
+def test_every_exported_name_exists() -> None:
+    for name in puregram.rate_limit.__all__:
+        assert hasattr(puregram.rate_limit, name), name
+
+
+def test_rate_limit_makes_a_rate_limiter() -> None:
+    assert isinstance(rate_limit(), RateLimiter)
+
+
+def test_version_is_a_string() -> None:
+    assert puregram.rate_limit.__version__ == "0.1.0"
