@@ -1,0 +1,13 @@
+"""puregram.storage_sqlite: the puregram storage contract on a SQLite file.
+
+- ``SqliteStorage``: a ``TtlStorage`` and ``IterableStorage`` with ``get_and_touch`` and
+  ``count_hit``, over a connection from ``sqlite3`` or ``pysqlite3``;
+- ``connect``: open a file with the settings a bot wants (WAL, ``synchronous=NORMAL``,
+  ``busy_timeout``, autocommit).
+"""
+
+from .__about__ import __version__
+from ._connect import connect
+from ._storage import SqliteStorage
+
+__all__ = ["SqliteStorage", "__version__", "connect"]

@@ -1,0 +1,406 @@
+"""``SqliteStorage``: the storage contract on one SQLite table.
+
+Every operation runs on the calling thread (the event loop's) as one SQL statement,
+followed by ``commit()`` when the driver opened a transaction for it, so a write is
+committed before its coroutine returns and no transaction is left open between calls.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from puregram.storage import CorruptValueError, check_key, decode_value, encode_value
+
+from ._connect import Connection, connect
+from ._schema import MIN_SQLITE_VERSION, Statements, check_table
+from ._sweeper import Sweeper
+
+__all__ = ["SqliteStorage"]
+
+V = TypeVar("V")
+
+_PAGE = 500  # rows per iteration page: bounded memory, few statements
+_SQLITE_READONLY = 8
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _describe(key: str) -> str:
+    text = repr(key)
+    return text if len(text) <= 80 else f"{text[:60]}...{text[-15:]} ({len(key)} chars)"
+
+
+class SqliteStorage(Generic[V]):
+    """A ``TtlStorage`` and ``IterableStorage`` (with ``get_and_touch`` and ``count_hit``)
+    over one table of a SQLite connection from ``sqlite3`` or ``pysqlite3``.
+
+    Construction validates every option before it runs any SQL, then creates the table
+    and its index if missing (two statements, plus one to read the SQLite version).
+    Raises ``TypeError``/``ValueError`` naming a bad option, ``RuntimeError`` when SQLite
+    is older than 3.35, and the driver's ``OperationalError`` (saying so) when the table
+    must be created on a read-only database.
+
+    The store does not own ``db``: ``close()`` leaves it open (``SqliteStorage.open``
+    makes a store that does own and close its connection).
+    """
+
+    __slots__ = (
+        "_clock",
+        "_closed",
+        "_db",
+        "_owns_db",
+        "_pending_start",
+        "_sql",
+        "_sweeper",
+        "_table",
+        "_ttl_ms",
+    )
+
+    def __init__(
+        self,
+        *,
+        db: Connection,
+        table: str = "puregram_kv",
+        ttl_ms: int | None = None,
+        sweep_interval_ms: float | None = None,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        sql = Statements.for_table(check_table(table))
+        if ttl_ms is not None:
+            if not isinstance(ttl_ms, int) or isinstance(ttl_ms, bool):
+                raise TypeError(f"ttl_ms must be an int or None, got {ttl_ms!r}")
+            if ttl_ms <= 0:
+                raise ValueError(f"ttl_ms must be > 0 (or None: never expire), got {ttl_ms!r}")
+        if sweep_interval_ms is not None:
+            if not isinstance(sweep_interval_ms, (int, float)) or isinstance(
+                sweep_interval_ms, bool
+            ):
+                raise TypeError(f"sweep_interval_ms must be a number, got {sweep_interval_ms!r}")
+            if not sweep_interval_ms > 0:
+                raise ValueError(f"sweep_interval_ms must be > 0, got {sweep_interval_ms!r}")
+        if clock is not None and not callable(clock):
+            raise TypeError(f"clock must be a callable returning unix ms, got {clock!r}")
+        for method in ("execute", "commit", "rollback"):
+            if not callable(getattr(db, method, None)):
+                raise TypeError(
+                    f"db must be a sqlite3 or pysqlite3 connection, got {type(db).__name__}"
+                )
+        self._db = db
+        self._table = table
+        self._sql = sql
+        self._ttl_ms = ttl_ms
+        self._clock: Callable[[], int] = _now_ms if clock is None else clock
+        self._sweeper = (
+            None if sweep_interval_ms is None else Sweeper(self._sweep, sweep_interval_ms)
+        )
+        self._pending_start = self._sweeper is not None
+        self._closed = False
+        self._owns_db = False
+
+        version = self._run_one("SELECT sqlite_version()", (), None)[0]
+        numbers = tuple(int(part) for part in str(version).split(".")[:3])
+        if numbers < MIN_SQLITE_VERSION:
+            raise RuntimeError(
+                f"SqliteStorage needs SQLite 3.35 or newer (for RETURNING); this connection "
+                f"runs SQLite {version}. Install puregram-storage-sqlite[pysqlite3] and pass "
+                f"a pysqlite3.dbapi2 connection, or upgrade Python's SQLite."
+            )
+        self._run_change(sql.create_table, (), None)
+        self._run_change(sql.create_index, (), None)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        table: str = "puregram_kv",
+        ttl_ms: int | None = None,
+        sweep_interval_ms: float | None = None,
+        clock: Callable[[], int] | None = None,
+        busy_timeout_ms: int = 5_000,
+        driver: Any = None,
+    ) -> SqliteStorage[Any]:
+        """Open ``path`` with ``connect`` (WAL, ``synchronous=NORMAL``, ``busy_timeout``,
+        autocommit) and return a store that owns the connection: ``close()`` closes it."""
+        check_table(table)  # a bad option raises before the file is created
+        db = connect(path, busy_timeout_ms=busy_timeout_ms, driver=driver)
+        try:
+            store: SqliteStorage[Any] = cls(
+                db=db, table=table, ttl_ms=ttl_ms, sweep_interval_ms=sweep_interval_ms, clock=clock
+            )
+        except BaseException:
+            db.close()
+            raise
+        store._owns_db = True
+        return store
+
+    # -- the contract -------------------------------------------------------------------
+
+    async def get(self, key: str) -> V | None:
+        """The value at ``key``, or ``None``. One SELECT; an expired row reads as missing
+        and costs a second statement, a DELETE. Raises ``CorruptValueError`` naming the
+        key when the stored text is not JSON."""
+        check_key(key)  # TypeError naming a non-str key, before any SQL
+        if self._pending_start:
+            self._start_sweeper()
+        row = self._run_one(self._sql.get, (key,), key)
+        if row is None:
+            return None
+        expires_at = row[1]
+        if expires_at is not None:
+            now = self._clock()
+            if expires_at <= now:
+                # Only the row that is still expired: another process may have rewritten it.
+                self._run_change(self._sql.delete_expired_key, (key, now), key)
+                return None
+        value: V = decode_value(key, row[0])
+        return value
+
+    async def set(self, key: str, value: V) -> None:
+        """Store ``value`` (as JSON) at ``key``, expiring ``ttl_ms`` from now when set.
+        One INSERT ... ON CONFLICT DO UPDATE. A value JSON cannot hold raises
+        ``TypeError``/``ValueError`` naming the key before any SQL runs."""
+        check_key(key)  # TypeError naming a non-str key, before any SQL
+        text = encode_value(key, value)
+        if self._pending_start:
+            self._start_sweeper()
+        ttl = self._ttl_ms
+        expires_at = None if ttl is None else self._clock() + ttl
+        self._run_change(self._sql.set, (key, text, expires_at), key)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is fine. One DELETE."""
+        check_key(key)  # TypeError naming a non-str key, before any SQL
+        if self._pending_start:
+            self._start_sweeper()
+        self._run_change(self._sql.delete, (key,), key)
+
+    async def has(self, key: str) -> bool:
+        """Whether ``key`` holds a live value (``None`` included). One SELECT."""
+        check_key(key)  # TypeError naming a non-str key, before any SQL
+        if self._pending_start:
+            self._start_sweeper()
+        return self._run_one(self._sql.has, (key, self._clock()), key) is not None
+
+    async def touch(self, key: str) -> None:
+        """Restart ``key``'s ttl (``ttl_ms`` from now); a missing or expired key stays
+        missing. One UPDATE; without ``ttl_ms`` nothing expires and no SQL runs."""
+        check_key(key)  # TypeError naming a non-str key, before any SQL
+        ttl = self._ttl_ms
+        if ttl is None:
+            return
+        if self._pending_start:
+            self._start_sweeper()
+        now = self._clock()
+        self._run_change(self._sql.touch, (now + ttl, key, now), key)
+
+    async def get_and_touch(self, key: str) -> V | None:
+        """``get`` and ``touch`` at once: one UPDATE ... RETURNING with ``ttl_ms``
+        (an expired row is left for the sweep), else exactly ``get``."""
+        check_key(key)  # TypeError naming a non-str key, before any SQL
+        ttl = self._ttl_ms
+        if ttl is None:
+            return await self.get(key)
+        if self._pending_start:
+            self._start_sweeper()
+        now = self._clock()
+        row = self._run_one(self._sql.get_and_touch, (now + ttl, key, now), key)
+        if row is None:
+            return None
+        value: V = decode_value(key, row[0])
+        return value
+
+    async def count_hit(self, key: str, window_ms: int) -> tuple[int, int]:
+        """Add one hit to the fixed window at ``key``; return ``(hits, reset_at_ms)``.
+
+        One INSERT ... ON CONFLICT DO UPDATE ... RETURNING, so concurrent hits from any
+        number of connections and processes count exactly. The row holds
+        ``{"hits": n, "resetAt": unix_ms}`` and expires at ``resetAt``; a missing row, an
+        expired one or one whose ``resetAt`` has passed starts a new window. Raises
+        ``ValueError`` when ``window_ms < 1`` and ``CorruptValueError`` naming the key
+        when the stored text is not JSON (the row is left as it was)."""
+        check_key(key)  # TypeError naming a non-str key, before any SQL
+        if not window_ms >= 1:
+            raise ValueError(f"window_ms must be >= 1, got {window_ms!r}")
+        if self._pending_start:
+            self._start_sweeper()
+        now = self._clock()
+        hits, reset_at = self._run_one(self._sql.count_hit, (key, now + window_ms, now), key)
+        return int(hits), int(reset_at)
+
+    # -- iteration ----------------------------------------------------------------------
+
+    async def keys(self) -> AsyncIterator[str]:
+        """Yield every live key in key order, ``_PAGE`` rows per SELECT (keyset
+        pagination, never OFFSET): memory stays bounded whatever the table holds.
+        Each page is read fresh, so a key written or deleted during the walk may or may
+        not be seen; no key is yielded twice."""
+        if self._pending_start:
+            self._start_sweeper()
+        sql = self._sql.first_keys
+        after = ""
+        while True:
+            rows = self._run_page(sql, (after, self._clock(), _PAGE))
+            for (key,) in rows:
+                yield key
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+            sql = self._sql.next_keys
+
+    async def values(self) -> AsyncIterator[V]:
+        """Yield the value of every live key, paged like ``keys``."""
+        async for _, value in self.entries():
+            yield value
+
+    async def entries(self) -> AsyncIterator[tuple[str, V]]:
+        """Yield ``(key, value)`` for every live key, paged like ``keys``. Raises
+        ``CorruptValueError`` naming the key at a row that is not JSON."""
+        if self._pending_start:
+            self._start_sweeper()
+        sql = self._sql.first_entries
+        after = ""
+        while True:
+            rows = self._run_page(sql, (after, self._clock(), _PAGE))
+            for key, raw in rows:
+                value: V = decode_value(key, raw)
+                yield key, value
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+            sql = self._sql.next_entries
+
+    # -- expiry and lifetime ------------------------------------------------------------
+
+    async def sweep(self) -> int:
+        """Delete every expired row and return how many. One DELETE, which reads only
+        the rows it deletes (partial index on ``expires_at``)."""
+        return self._sweep()
+
+    async def close(self) -> None:
+        """Stop the periodic sweeps (waiting until they have stopped) and, for a store
+        made by ``open``, close its connection. Safe to call more than once. A store
+        given ``db=`` stays usable; its connection is yours to close."""
+        self._closed = True
+        self._pending_start = False
+        if self._sweeper is not None:
+            await self._sweeper.stop()
+        if self._owns_db:
+            self._owns_db = False
+            self._db.close()
+
+    async def __aenter__(self) -> SqliteStorage[V]:
+        if self._pending_start:
+            self._start_sweeper()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStorage(table={self._table!r}, ttl_ms={self._ttl_ms!r})"
+
+    # -- one statement, committed -------------------------------------------------------
+
+    def _sweep(self) -> int:
+        return self._run_change(self._sql.sweep, (self._clock(),), None)
+
+    def _start_sweeper(self) -> None:
+        self._pending_start = False
+        if self._sweeper is not None and not self._closed:
+            self._sweeper.start()
+
+    def _run_one(self, sql: str, params: tuple[Any, ...], key: str | None) -> Any:
+        """Run one statement, commit if the driver began a transaction, return its first
+        row. Its only row, in practice: fetchone then steps to the end, which resets the
+        statement, so no read or write stays open."""
+        db = self._db
+        if db.in_transaction:
+            self._check_transaction()
+        try:
+            row = db.execute(sql, params).fetchone()
+            if db.in_transaction:
+                db.commit()
+        except BaseException as exc:
+            self._abort(exc, key)
+            raise
+        return row
+
+    def _run_change(self, sql: str, params: tuple[Any, ...], key: str | None) -> int:
+        """Run one statement that returns no rows, commit, return how many rows changed."""
+        db = self._db
+        if db.in_transaction:
+            self._check_transaction()
+        try:
+            changed: int = db.execute(sql, params).rowcount
+            if db.in_transaction:
+                db.commit()
+        except BaseException as exc:
+            self._abort(exc, key)
+            raise
+        return changed
+
+    def _run_page(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        db = self._db
+        if db.in_transaction:
+            self._check_transaction()
+        try:
+            rows: list[Any] = db.execute(sql, params).fetchall()
+            if db.in_transaction:
+                db.commit()
+        except BaseException as exc:
+            self._abort(exc, None)
+            raise
+        return rows
+
+    def _check_transaction(self) -> None:
+        # With autocommit=False (Python 3.12+) the driver keeps a transaction open at all
+        # times; the store commits after each statement, which also commits anything else
+        # pending on the connection. Otherwise an open transaction is the caller's, and
+        # committing it (or writing inside it, uncommitted) would break someone's promise.
+        if getattr(self._db, "autocommit", None) is False:
+            return
+        raise RuntimeError(
+            f"the connection given to {self!r} is inside a transaction the store did not "
+            f"open; commit or roll it back first, or give the store its own connection"
+        )
+
+    def _abort(self, exc: BaseException, key: str | None) -> None:
+        """Undo what the failed statement began, then raise a clearer error when there is
+        one to give (the caller re-raises ``exc`` otherwise)."""
+        db = self._db
+        try:
+            if db.in_transaction:
+                db.rollback()
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+        if not isinstance(exc, Exception):
+            return
+        message = str(exc)
+        if key is not None and "malformed JSON" in message:
+            raise CorruptValueError(key, message) from exc
+        code = getattr(exc, "sqlite_errorcode", None)
+        if (code is not None and code & 0xFF == _SQLITE_READONLY) or (
+            code is None and "readonly database" in message
+        ):
+            which = "" if key is None else f" (key {_describe(key)})"
+            clearer = type(exc)(
+                f"{self!r} cannot write to a read-only database{which}: it was opened with "
+                f"mode=ro, or the file or its folder is not writable, or PRAGMA query_only "
+                f"is on: {message}"
+            )
+            for name in ("sqlite_errorcode", "sqlite_errorname"):
+                if hasattr(exc, name):
+                    setattr(clearer, name, getattr(exc, name))
+            raise clearer from exc
