@@ -96,7 +96,11 @@ class RateLimiter:
         An update without a key is allowed and touches no store. Never calls
         ``on_limit_exceeded``. Costs what :meth:`hit` costs.
         """
-        window_ms = check_options(limit, window)
+        return await self._check(context, limit, check_options(limit, window), bucket)
+
+    async def _check(
+        self, context: Any, limit: int, window_ms: int, bucket: str | None
+    ) -> int | None:
         key = self.resolve_key(context, bucket)
         if key is None:
             return None
@@ -154,13 +158,13 @@ class RateLimiter:
         retry_after)`` runs (this call's callback, else the limiter's, else nothing).
         Options are checked now, not on the first update.
         """
-        check_options(limit, window)
+        window_ms = check_options(limit, window)
         check_bucket(bucket)
         callback = self._callback(on_limit_exceeded)
-        check = self.check
+        check = self._check
 
         async def rate_limit_middleware(context: Any, next: Next) -> None:  # noqa: A002
-            retry = await check(context, limit=limit, window=window, bucket=bucket)
+            retry = await check(context, limit, window_ms, bucket)
             if retry is None:
                 await next()
             elif callback is not None:
@@ -178,13 +182,13 @@ class RateLimiter:
     ) -> Filter:
         """``async def f(context) -> bool``: ``True`` within budget; over it ``False``,
         after running the callback as :meth:`middleware` does. Options are checked now."""
-        check_options(limit, window)
+        window_ms = check_options(limit, window)
         check_bucket(bucket)
         callback = self._callback(on_limit_exceeded)
-        check = self.check
+        check = self._check
 
         async def rate_limit_filter(context: Any) -> bool:
-            retry = await check(context, limit=limit, window=window, bucket=bucket)
+            retry = await check(context, limit, window_ms, bucket)
             if retry is None:
                 return True
             if callback is not None:

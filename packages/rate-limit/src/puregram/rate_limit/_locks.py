@@ -7,50 +7,46 @@ import anyio
 __all__ = ["KeyLocks"]
 
 
-class _Slot:
-    __slots__ = ("lock", "users")
-
-    def __init__(self, lock: anyio.Lock) -> None:
-        self.lock = lock
-        self.users = 1
-
-
 class KeyLocks:
     """Serialise the read-modify-write of one key inside one process.
 
-    A key's lock is made on first use and dropped when its last user leaves, so the
-    table holds only keys in flight. An uncontended key is taken without a checkpoint
-    (``acquire_nowait``), which keeps the common path cheap.
+    A held key maps to the queue of its waiters' events; a free key is absent. Taking a
+    free key costs a dict insert and no event, so the uncontended path stays cheap (an
+    ``anyio.Lock`` per hit cost more than the hit itself). ``release`` hands the key
+    straight to the first waiter, so nobody can barge in between.
     """
 
-    __slots__ = ("_slots",)
+    __slots__ = ("_held",)
 
     def __init__(self) -> None:
-        self._slots: dict[str, _Slot] = {}
+        self._held: dict[str, list[anyio.Event]] = {}
 
     def __len__(self) -> int:
-        return len(self._slots)
+        return len(self._held)
 
     async def acquire(self, key: str) -> None:
-        """Take ``key``'s lock; pair with :meth:`release`. A cancelled wait leaves no trace."""
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = _Slot(anyio.Lock())
-            slot.lock.acquire_nowait()
+        """Take ``key``; pair with :meth:`release`. A cancelled wait leaves no trace.
+
+        A free key is taken without a checkpoint.
+        """
+        waiters = self._held.get(key)
+        if waiters is None:
+            self._held[key] = []
             return
-        slot.users += 1
+        event = anyio.Event()
+        waiters.append(event)
         try:
-            await slot.lock.acquire()
+            await event.wait()
         except BaseException:
-            self._leave(key, slot)
+            if event.is_set():
+                self.release(key)  # handed over while cancelled: pass it on
+            else:
+                waiters.remove(event)
             raise
 
     def release(self, key: str) -> None:
-        slot = self._slots[key]
-        slot.lock.release()
-        self._leave(key, slot)
-
-    def _leave(self, key: str, slot: _Slot) -> None:
-        slot.users -= 1
-        if slot.users == 0:
-            del self._slots[key]
+        waiters = self._held[key]
+        if waiters:
+            waiters.pop(0).set()
+        else:
+            del self._held[key]

@@ -63,15 +63,12 @@ def new_hits(key: str, stored: Any, now: int, window_ms: int) -> tuple[int, int]
     """
     if stored is None:
         return 1, now + window_ms
-    if isinstance(stored, dict):
+    # ``type(...) is`` rather than isinstance: this runs on every hit, and bool (an int
+    # subclass) must not pass as a count.
+    if type(stored) is dict:
         hits = stored.get("hits")
         reset_at = stored.get("resetAt")
-        if (
-            isinstance(hits, int)
-            and not isinstance(hits, bool)
-            and isinstance(reset_at, (int, float))
-            and not isinstance(reset_at, bool)
-        ):
+        if type(hits) is int and (type(reset_at) is int or type(reset_at) is float):
             if reset_at <= now:
                 return 1, now + window_ms
             return hits + 1, int(reset_at)
