@@ -1,0 +1,11 @@
+"""puregram.storage_redis: puregram storage on Redis and Redis Cluster.
+
+``RedisStorage`` is a ``TtlStorage``, ``IterableStorage``, ``GetTouchStorage`` and
+``CounterStorage`` over a ``redis.asyncio`` client: values as JSON at ``prefix + key``,
+one command per call.
+"""
+
+from .__about__ import __version__
+from ._storage import RedisStorage
+
+__all__ = ["RedisStorage", "__version__"]

@@ -1,0 +1,43 @@
+"""The fixed-window counter behind ``RedisStorage.count_hit``: one Lua script, one key.
+
+The script reads the entry, starts a new window when there is none or it has ended, adds
+the hit and writes ``{"hits": n, "resetAt": unix_ms}`` back with ``PX`` set to the time
+left in the window, all in one atomic step. It touches only ``KEYS[1]``, so it is
+cluster-safe. "Now" is the server's ``TIME``: every process counting on one key shares
+one clock, so a client whose clock is skewed can never end a window early for others.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CORRUPT_MARKER", "COUNT_HIT_LUA"]
+
+CORRUPT_MARKER = "PUREGRAM_CORRUPT"
+
+COUNT_HIT_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local window = tonumber(ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local hits = 0
+local reset_at = 0
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local ok, entry = pcall(cjson.decode, raw)
+  if not ok then
+    return redis.error_reply('PUREGRAM_CORRUPT ' .. tostring(entry))
+  end
+  if type(entry) == 'table' and type(entry.hits) == 'number'
+      and type(entry.resetAt) == 'number' then
+    hits = entry.hits
+    reset_at = entry.resetAt
+  end
+end
+if reset_at <= now then
+  hits = 0
+  reset_at = now + window
+end
+hits = hits + 1
+redis.call('SET', KEYS[1], string.format('{"hits":%d,"resetAt":%d}', hits, reset_at),
+  'PX', reset_at - now)
+return {hits, reset_at}
+"""

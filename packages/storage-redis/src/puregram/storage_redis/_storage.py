@@ -1,0 +1,210 @@
+"""``RedisStorage``: the storage contract over one Redis server or a Redis Cluster."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from redis.exceptions import ResponseError
+
+from puregram.storage import CorruptValueError, check_key, decode_value, encode_value
+
+from ._counter import CORRUPT_MARKER, COUNT_HIT_LUA
+from ._scan import Once, escape_glob, fetch_values, scan_batches
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis, RedisCluster
+
+__all__ = ["RedisStorage"]
+
+V = TypeVar("V")
+
+
+class RedisStorage(Generic[V]):
+    """A ``TtlStorage`` and ``IterableStorage`` keeping JSON text at ``prefix + key``.
+
+    ``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (or any
+    client with the same async methods), made with ``decode_responses`` true or false;
+    the store never closes it. ``ttl_ms`` makes every ``set`` expire that many
+    milliseconds later and lets ``touch`` roll it forward; without it keys never expire.
+
+    Every method sends the commands its docstring names and nothing else. Backend
+    failures surface as redis-py's own exceptions (``redis.exceptions.ConnectionError``,
+    ...). Raises ``TypeError`` for a ``prefix`` that is not a ``str``, a ``ttl_ms`` that
+    is not an ``int``, or a client without async commands; ``ValueError`` for
+    ``ttl_ms <= 0``.
+    """
+
+    __slots__ = ("_client", "_cluster", "_count_script", "_pattern", "_prefix", "_run", "_ttl_ms")
+
+    def __init__(
+        self,
+        *,
+        client: Redis | RedisCluster,
+        prefix: str = "puregram:",
+        ttl_ms: int | None = None,
+    ) -> None:
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
+        if ttl_ms is not None:
+            if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int):
+                raise TypeError(
+                    f"ttl_ms must be an int (milliseconds) or None, got {type(ttl_ms).__name__}"
+                )
+            if ttl_ms <= 0:
+                raise ValueError(f"ttl_ms must be at least 1 millisecond, got {ttl_ms}")
+        run = getattr(client, "execute_command", None)
+        if not inspect.iscoroutinefunction(run):
+            raise TypeError(
+                "client must be an asyncio Redis client (redis.asyncio.Redis or "
+                f"redis.asyncio.RedisCluster), got {type(client).__name__}"
+            )
+        self._client: Any = client
+        # The bound method, looked up once: the hot path is one call per command.
+        self._run = cast(Callable[..., Awaitable[Any]], run)
+        self._prefix = prefix
+        self._ttl_ms = ttl_ms
+        self._pattern = escape_glob(prefix) + "*"
+        self._count_script: Any = None
+
+    @property
+    def key_prefix(self) -> str:
+        """The text put before every key in Redis."""
+        return self._prefix
+
+    @property
+    def ttl_ms(self) -> int | None:
+        """Milliseconds a ``set`` or ``touch`` gives a key to live, or ``None``."""
+        return self._ttl_ms
+
+    def __repr__(self) -> str:
+        return f"RedisStorage(prefix={self._prefix!r}, ttl_ms={self._ttl_ms!r})"
+
+    async def get(self, key: str) -> V | None:
+        """The value at ``key``, or ``None``. One ``GET``.
+
+        Raises ``CorruptValueError`` naming the key when the stored text is not JSON.
+        """
+        raw = await self._run("GET", self._prefix + check_key(key))
+        if raw is None:
+            return None
+        return cast(V, decode_value(key, raw))
+
+    async def set(self, key: str, value: V) -> None:
+        """Store ``value`` as JSON. One ``SET``, with ``PX ttl_ms`` when the store has a ttl.
+
+        A value JSON cannot hold raises ``TypeError``/``ValueError`` naming the key
+        before anything is sent.
+        """
+        name = self._prefix + check_key(key)
+        text = encode_value(key, value)
+        if self._ttl_ms is None:
+            await self._run("SET", name, text)
+        else:
+            await self._run("SET", name, text, "PX", self._ttl_ms)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (a missing key is fine). One ``DEL``."""
+        await self._run("DEL", self._prefix + check_key(key))
+
+    async def has(self, key: str) -> bool:
+        """Whether ``key`` holds a value (``None`` included). One ``EXISTS``."""
+        return bool(await self._run("EXISTS", self._prefix + check_key(key)))
+
+    async def touch(self, key: str) -> None:
+        """Restart ``key``'s ttl. One ``PEXPIRE`` with a ttl; without one, sends nothing.
+
+        A missing key stays missing.
+        """
+        name = self._prefix + check_key(key)
+        if self._ttl_ms is not None:
+            await self._run("PEXPIRE", name, self._ttl_ms)
+
+    async def get_and_touch(self, key: str) -> V | None:
+        """``get`` and ``touch`` in one command: ``GETEX key PX ttl_ms``, or a plain ``GET``
+        without a ttl. A missing key stays missing. Raises like ``get``."""
+        name = self._prefix + check_key(key)
+        if self._ttl_ms is None:
+            raw = await self._run("GET", name)
+        else:
+            raw = await self._run("GETEX", name, "PX", self._ttl_ms)
+        if raw is None:
+            return None
+        return cast(V, decode_value(key, raw))
+
+    async def count_hit(self, key: str, window_ms: int) -> tuple[int, int]:
+        """Add a hit to the fixed window at ``key``; return ``(hits, reset_at_ms)``.
+
+        One ``EVALSHA`` of a Lua script (plus a ``SCRIPT LOAD`` the first time a server
+        sees it) that stores ``{"hits": n, "resetAt": unix_ms}`` with ``PX`` until the
+        window ends. Time is the Redis server's clock. An entry that is JSON but not a
+        counter starts a new window; one that is not JSON raises ``CorruptValueError``
+        and is left as it was. ``window_ms`` must be an ``int`` (``TypeError``) of at
+        least 1 (``ValueError``), checked before anything is sent.
+        """
+        name = self._prefix + check_key(key)
+        if isinstance(window_ms, bool) or not isinstance(window_ms, int):
+            raise TypeError(f"window_ms must be an int, got {type(window_ms).__name__}")
+        if window_ms < 1:
+            raise ValueError(f"window_ms must be at least 1, got {window_ms}")
+        script = self._count_script
+        if script is None:
+            script = self._count_script = self._client.register_script(COUNT_HIT_LUA)
+        try:
+            hits, reset_at = await script(keys=[name], args=[window_ms])
+        except ResponseError as exc:
+            message = str(exc)
+            if CORRUPT_MARKER in message:
+                reason = message.split(CORRUPT_MARKER, 1)[1].strip()
+                raise CorruptValueError(key, reason) from None
+            raise
+        return int(hits), int(reset_at)
+
+    def _name(self, raw: str | bytes) -> str:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        return text[len(self._prefix) :]
+
+    async def keys(self) -> AsyncIterator[str]:
+        """Yield every key under the prefix (prefix removed), in no particular order.
+
+        ``SCAN MATCH`` in batches (on a cluster, on every primary). A key that exists
+        for the whole iteration is yielded; none of the first 10,000 keys is yielded
+        twice (see the README for SCAN's caveats beyond that).
+        """
+        once = Once()
+        async for batch in scan_batches(self._client, self._run, self._pattern):
+            once.new_batch()
+            for raw in batch:
+                name = self._name(raw)
+                if once.first(name):
+                    yield name
+
+    async def values(self) -> AsyncIterator[V]:
+        """Yield the value of every key under the prefix, like ``entries``."""
+        async for _, value in self.entries():
+            yield value
+
+    async def entries(self) -> AsyncIterator[tuple[str, V]]:
+        """Yield ``(key, value)`` for every key under the prefix.
+
+        Per batch: one ``SCAN`` and one ``MGET`` (on a cluster, ``MGET``s grouped by hash
+        slot and pipelined). A key deleted between the two is skipped; a value that is
+        not JSON raises ``CorruptValueError`` naming its key.
+        """
+        once = Once()
+        async for batch in scan_batches(self._client, self._run, self._pattern):
+            once.new_batch()
+            names: list[str] = []
+            raws: list[Any] = []
+            for raw in batch:
+                name = self._name(raw)
+                if once.first(name):
+                    names.append(name)
+                    raws.append(raw)
+            if not raws:
+                continue
+            found = await fetch_values(self._client, self._run, raws)
+            for name, text in zip(names, found, strict=True):
+                if text is not None:
+                    yield name, cast(V, decode_value(name, text))

@@ -1,0 +1,67 @@
+"""Fixtures for the storage-redis tests: real servers from ``tools/redis_harness.py``.
+
+redis-py is asyncio-only, so every async test here runs on asyncio. The harness
+fixtures are imported (not registered as a plugin) so that ``hatch test`` works from
+this folder too; the servers live in the harness's module singleton either way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis, RedisCluster
+
+from puregram.storage_redis import RedisStorage
+from tools.redis_harness import pytest_sessionfinish as pytest_sessionfinish
+from tools.redis_harness import redis_cluster_url as redis_cluster_url
+from tools.redis_harness import redis_server as redis_server
+from tools.redis_harness import redis_server_factory as redis_server_factory
+from tools.redis_harness import redis_url as redis_url
+
+KINDS = ["single", "single-decoded", "cluster", "cluster-decoded"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_client(url: str, *, cluster: bool, decoded: bool) -> Redis | RedisCluster:
+    if cluster:
+        return RedisCluster.from_url(url, decode_responses=decoded)
+    return Redis.from_url(url, decode_responses=decoded)
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A prefix no other test uses, so tests share one server without seeing each other."""
+    return f"test:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+async def client(anyio_backend: str, redis_url: str) -> AsyncIterator[Redis]:
+    """A standalone-server client, ``decode_responses=False``."""
+    redis = Redis.from_url(redis_url)
+    yield redis
+    await redis.aclose()
+
+
+@pytest.fixture(params=KINDS)
+async def any_client(
+    anyio_backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Redis | RedisCluster]:
+    """A client of each kind: standalone or cluster, raw or decoded responses."""
+    kind = str(request.param)
+    cluster = kind.startswith("cluster")
+    url = str(request.getfixturevalue("redis_cluster_url" if cluster else "redis_url"))
+    redis = make_client(url, cluster=cluster, decoded=kind.endswith("decoded"))
+    yield redis
+    await redis.aclose()
+
+
+@pytest.fixture
+def store(any_client: Redis | RedisCluster, prefix: str) -> RedisStorage[Any]:
+    return RedisStorage(client=any_client, prefix=prefix)
