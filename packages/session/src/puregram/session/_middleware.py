@@ -227,8 +227,11 @@ def _encode(key: str, record: Any) -> str:
                     hint = ""
                     if "Ttl" in str(inner.__cause__):
                         hint = " (ttl() only works on a top-level session key)"
+                    held = type(value).__name__
+                    if isinstance(value, float):
+                        held = f"float ({value!r})"
                     raise type(exc)(
                         f"cannot save the session at storage key {key!r}: session key "
-                        f"{name!r} holds a value JSON cannot hold{hint}: {inner.__cause__}"
+                        f"{name!r} holds a {held} JSON cannot hold{hint}: {inner.__cause__}"
                     ) from exc
         raise

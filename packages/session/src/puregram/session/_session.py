@@ -11,6 +11,8 @@ __all__ = ["Session"]
 
 Clock = Callable[[], int]
 
+_SLOTS = frozenset(("_clock", "_data", "_meta"))
+
 
 class Session(MutableMapping[str, Any]):
     """A ``dict``-like session that also allows attribute access.
@@ -112,7 +114,8 @@ class Session(MutableMapping[str, Any]):
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails. Dunder names are Python protocols
         # (copy, pickle, ...), never session keys.
-        if name.startswith("__") and name.endswith("__"):
+        # A slot is missing only while copy or pickle rebuilds the object.
+        if (name.startswith("__") and name.endswith("__")) or name in _SLOTS:
             raise AttributeError(name)
         try:
             return self[name]
@@ -120,6 +123,9 @@ class Session(MutableMapping[str, Any]):
             raise AttributeError(f"the session has no key {name!r}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SLOTS:  # copy and pickle restore the slots by setattr
+            object.__setattr__(self, name, value)
+            return
         if hasattr(type(self), name):
             raise AttributeError(
                 f"{name!r} is a Session method or slot; use session[{name!r}] = ..."
