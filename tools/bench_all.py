@@ -1,0 +1,439 @@
+"""Run every package's benchmark and the competitor comparison; write docs/benchmarks.md.
+
+    hatch run bench:all                       # everything, writes docs/benchmarks.md
+    hatch run bench:all --only session        # one section, printed to stdout
+    hatch run bench:all --full --output /tmp/bench.md
+
+Each benchmark runs as its own subprocess with this interpreter, from the repository
+root, with ``--quick`` when the script takes it (``--full`` drops it) and the Redis URL of
+one server shared by all (``PUREGRAM_REDIS_URL`` in the environment, and ``--redis-url``
+for scripts that take it). The server is started through ``tools/redis_harness.py``
+unless ``--redis-url`` or ``PUREGRAM_REDIS_URL`` names one, and it is flushed between
+sections when this script started it. A script that is missing, fails or times out
+becomes a section that says so, with the end of its error output; the others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib
+import importlib.metadata
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SECTIONS", "Section", "main", "shift_headings"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
+COMMAND = "hatch run bench:all"
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    title: str
+    script: str
+    about: str
+
+
+SECTIONS = (
+    Section(
+        "storage-core",
+        "`puregram.storage`, in memory",
+        "packages/storage-core/benchmarks/bench_memory.py",
+        "`MemoryStorage`, `LruMemoryStorage` and `enhance_storage` against a plain `dict`.",
+    ),
+    Section(
+        "storage-redis",
+        "`puregram.storage_redis`",
+        "packages/storage-redis/benchmarks/bench_redis.py",
+        "`RedisStorage` against bare redis-py commands on the same server.",
+    ),
+    Section(
+        "storage-sqlite",
+        "`puregram.storage_sqlite`",
+        "packages/storage-sqlite/benchmarks/bench_sqlite.py",
+        "`SqliteStorage` against bare `sqlite3` statements on the same kind of file.",
+    ),
+    Section(
+        "session",
+        "`puregram.session`",
+        "packages/session/benchmarks/bench_session.py",
+        "The session middleware per update over each store, and the Redis round trips it "
+        "costs (from `INFO commandstats`).",
+    ),
+    Section(
+        "rate-limit",
+        "`puregram.rate_limit`",
+        "packages/rate-limit/benchmarks/bench_rate_limit.py",
+        "Hits through the limiter over each store against that store's bare counter.",
+    ),
+    Section(
+        "competitors",
+        "against the stores a Python bot author would pick instead",
+        "tools/bench_competitors.py",
+        "Our stores beside aiogram's FSM storages, py-key-value-aio and aiocache, one "
+        "value, one process, one run.",
+    ),
+)
+
+DRIFT_NOTE = (
+    "These machines drift 20-50 % between runs (shared CPUs, frequency scaling, other "
+    "jobs), so an absolute µs figure says little on its own. Compare only numbers from "
+    "the same table: every ratio here is between two things measured in the same "
+    "process, in the same run, interleaved round by round, best round of each."
+)
+
+
+@dataclass
+class Outcome:
+    section: Section
+    ok: bool
+    seconds: float
+    body: str
+    command: str
+
+
+def shift_headings(markdown: str, top: int) -> str:
+    """Move every ATX heading down so the highest one sits at level ``top`` (fenced code
+    blocks untouched), so a script's ``# Title`` nests under this page's sections."""
+    fence = False
+    levels: list[int] = []
+    lines = markdown.splitlines()
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fence = not fence
+        elif not fence and (match := re.match(r"(#{1,6}) ", line)):
+            levels.append(len(match.group(1)))
+    shift = top - min(levels) if levels else 0
+    if shift <= 0:
+        return markdown
+    out: list[str] = []
+    fence = False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fence = not fence
+        elif not fence and re.match(r"#{1,6} ", line):
+            line = "#" * shift + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def _arguments_for(script: Path, *, full: bool, redis_url: str) -> list[str]:
+    """The options a script takes, judged from its source: running ``--help`` on a script
+    without argparse would run the whole benchmark instead."""
+    source = script.read_text(encoding="utf-8", errors="replace")
+    args: list[str] = []
+    if not full and '"--quick"' in source:
+        args.append("--quick")
+    if '"--redis-url"' in source:
+        args += ["--redis-url", redis_url]
+    return args
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    kept = text.strip().splitlines()[-lines:]
+    return "\n".join(kept)
+
+
+def run_section(section: Section, *, full: bool, redis_url: str, timeout: float) -> Outcome:
+    script = ROOT / section.script
+    if not script.is_file():
+        return Outcome(section, False, 0.0, f"missing: `{section.script}` does not exist.", "")
+    args = _arguments_for(script, full=full, redis_url=redis_url)
+    command = " ".join(["python", section.script, *args])
+    env = dict(os.environ)
+    env["PUREGRAM_REDIS_URL"] = redis_url
+    # Scripts import tools.redis_harness and friends: the root must be importable.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    _progress(f"{section.name}: {command}")
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(script), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        seconds = time.monotonic() - start
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        body = f"missing: timed out after {timeout:.0f} s.\n\n```text\n{_tail(stderr)}\n```"
+        return Outcome(section, False, seconds, body, command)
+    seconds = time.monotonic() - start
+    _progress(f"{section.name}: exit {done.returncode} after {seconds:.0f} s")
+    if done.returncode != 0:
+        body = (
+            f"missing: the script exited with status {done.returncode}.\n\n"
+            f"```text\n{_tail(done.stderr or done.stdout)}\n```"
+        )
+        return Outcome(section, False, seconds, body, command)
+    if not done.stdout.strip():
+        return Outcome(section, False, seconds, "missing: the script printed nothing.", command)
+    return Outcome(section, True, seconds, shift_headings(done.stdout.strip(), 3), command)
+
+
+# --- the machine ------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _redis_version(url: str) -> str:
+    try:
+        client: Any = importlib.import_module("redis").Redis.from_url(url)
+        try:
+            return str(client.info("server").get("redis_version", "unknown"))
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001 - the page says why instead
+        return f"unknown ({type(exc).__name__}: {exc})"
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip()
+
+
+_OURS = {
+    "puregram-storage": "puregram.storage",
+    "puregram-storage-redis": "`puregram.storage_redis`",
+    "puregram-storage-sqlite": "`puregram.storage_sqlite`",
+    "puregram-session": "`puregram.session`",
+    "puregram-rate-limit": "`puregram.rate_limit`",
+}
+
+
+def _our_version(distribution: str) -> str:
+    """The installed version, else the one in the source tree (not installed yet)."""
+    installed = _version(distribution)
+    if installed != "not installed":
+        return installed
+    try:
+        about: Any = importlib.import_module(f"{_OURS[distribution]}.__about__")
+    except ImportError:
+        return "not installed"
+    return f"{about.__version__} (source tree)"
+
+
+def machine(redis_url: str) -> list[tuple[str, str]]:
+    ours = ", ".join(f"{name} {_our_version(name)}" for name in _OURS)
+    theirs = ", ".join(
+        f"{name} {_version(name)}"
+        for name in ("redis", "aiogram", "py-key-value-aio", "aiocache", "diskcache")
+    )
+    return [
+        ("CPU", f"{os.cpu_count()} cores, {_cpu_model()}"),
+        ("OS", platform.platform()),
+        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("SQLite", f"{sqlite3.sqlite_version} (the `sqlite3` module's library)"),
+        ("Redis", f"{_redis_version(redis_url)}, on loopback"),
+        ("our packages", ours),
+        ("other libraries", theirs),
+    ]
+
+
+# --- the page ---------------------------------------------------------------------------
+
+
+def render(
+    outcomes: Sequence[Outcome],
+    *,
+    argv: Sequence[str],
+    facts: list[tuple[str, str]],
+    started: datetime.datetime,
+    seconds: float,
+) -> str:
+    command = " ".join([COMMAND, *argv])
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Written by tools/bench_all.py; edit that script, not this page. -->",
+        "",
+        "## How this page was made",
+        "",
+        f"`{command}` ran every benchmark below on one machine, each in its own process, "
+        f"in {_duration(seconds)}, on {started:%Y-%m-%d} at {started:%H:%M} UTC "
+        f"(commit `{_git_commit()}`). Run it again to get numbers for your machine.",
+        "",
+        DRIFT_NOTE,
+        "",
+        "Nothing here is asserted by a test; the tables are for reading.",
+        "",
+        "| | |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {key} | {value} |" for key, value in facts]
+    lines += [
+        "",
+        "| section | script | result | time |",
+        "| --- | --- | --- | ---: |",
+    ]
+    for outcome in outcomes:
+        result = "ok" if outcome.ok else "**missing**"
+        lines.append(
+            f"| [{outcome.section.name}](#{_anchor(outcome.section)}) "
+            f"| `{outcome.command or outcome.section.script}` | {result} "
+            f"| {outcome.seconds:.0f} s |"
+        )
+    lines.append("")
+    for outcome in outcomes:
+        lines += [
+            f"## {_heading(outcome.section)}",
+            "",
+            outcome.section.about,
+            "",
+            outcome.body,
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _heading(section: Section) -> str:
+    return f"{section.name}: {section.title}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.1f} minutes"
+
+
+def _anchor(section: Section) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
+    text = re.sub(r"[^\w\- ]", "", _heading(section).lower())
+    return text.replace(" ", "-")
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _redis_server(explicit: str | None) -> Iterator[tuple[str, bool]]:
+    """(url, owned): the given server, else one the harness starts and stops."""
+    url = explicit or os.environ.get("PUREGRAM_REDIS_URL")
+    if url:
+        yield url, False
+        return
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    harness = importlib.import_module("tools.redis_harness").HARNESS
+    server = harness.new_server()
+    try:
+        yield str(server.url), True
+    finally:
+        harness.release(server)
+
+
+def _flush(url: str) -> None:
+    with contextlib.suppress(Exception):
+        client: Any = importlib.import_module("redis").Redis.from_url(url)
+        try:
+            client.flushall()
+            client.config_resetstat()
+        finally:
+            client.close()
+
+
+def _progress(message: str) -> None:
+    print(f"bench_all: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    names = [section.name for section in SECTIONS]
+    parser = argparse.ArgumentParser(prog="bench_all", description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=names,
+        metavar="NAME",
+        help=f"run only this section (repeatable): {', '.join(names)}",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help=f"where to write the page ('-' for stdout); default {DEFAULT_OUTPUT.relative_to(ROOT)}"
+        ", or stdout with --only",
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="do not pass --quick to the package benchmarks"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="use this server (default: PUREGRAM_REDIS_URL, else start one)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds per benchmark (default 600)"
+    )
+    args = parser.parse_args(argv)
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    chosen = [section for section in SECTIONS if not args.only or section.name in args.only]
+    output = args.output or ("-" if args.only else str(DEFAULT_OUTPUT))
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.monotonic()
+    outcomes: list[Outcome] = []
+    with _redis_server(args.redis_url) as (url, owned):
+        facts = machine(url)
+        for section in chosen:
+            if owned:
+                _flush(url)
+            outcomes.append(
+                run_section(section, full=args.full, redis_url=url, timeout=args.timeout)
+            )
+    page = render(
+        outcomes,
+        argv=argv_list,
+        facts=facts,
+        started=started,
+        seconds=time.monotonic() - clock,
+    )
+    if output == "-":
+        sys.stdout.write(page)
+    else:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(page, encoding="utf-8")
+        _progress(f"wrote {output}")
+    missing = [outcome.section.name for outcome in outcomes if not outcome.ok]
+    if missing:
+        _progress(f"missing sections: {', '.join(missing)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
