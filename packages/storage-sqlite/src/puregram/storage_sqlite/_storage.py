@@ -322,20 +322,21 @@ class SqliteStorage(Generic[V]):
             self._sweeper.start()
 
     def _run_one(self, sql: str, params: tuple[Any, ...], key: str | None) -> Any:
-        """Run one statement, commit if the driver began a transaction, return its first
-        row. Its only row, in practice: fetchone then steps to the end, which resets the
-        statement, so no read or write stays open."""
+        """Run one statement, commit if the driver began a transaction, return its only
+        row or ``None``. ``fetchall``, not ``fetchone``: stepping to the end resets the
+        statement, and some drivers (pysqlite3) leave it active after ``fetchone``, which
+        keeps a read open and, in autocommit mode, holds back the commit of later writes."""
         db = self._db
         if db.in_transaction:
             self._check_transaction()
         try:
-            row = db.execute(sql, params).fetchone()
+            rows = db.execute(sql, params).fetchall()
             if db.in_transaction:
                 db.commit()
         except BaseException as exc:
             self._abort(exc, key)
             raise
-        return row
+        return rows[0] if rows else None
 
     def _run_change(self, sql: str, params: tuple[Any, ...], key: str | None) -> int:
         """Run one statement that returns no rows, commit, return how many rows changed."""
