@@ -13,5 +13,5 @@ def test_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)
-def test_readme_example_runs(example: Example, tmp_path: Path) -> None:
-    run(example, cwd=tmp_path)
+def test_readme_example_runs(example: Example, tmp_path: Path, child_env: dict[str, str]) -> None:
+    run(example, cwd=tmp_path, env=child_env)
