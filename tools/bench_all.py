@@ -45,6 +45,8 @@ class Section:
     title: str
     script: str
     about: str
+    # The comparison is the page's headline and takes under a minute: never --quick.
+    quick: bool = True
 
 
 SECTIONS = (
@@ -85,6 +87,7 @@ SECTIONS = (
         "tools/bench_competitors.py",
         "Our stores beside aiogram's FSM storages, py-key-value-aio and aiocache, one "
         "value, one process, one run.",
+        quick=False,
     ),
 )
 
@@ -130,14 +133,14 @@ def shift_headings(markdown: str, top: int) -> str:
     return "\n".join(out)
 
 
-def _arguments_for(script: Path, *, full: bool, redis_url: str) -> list[str]:
+def _arguments_for(script: Path, *, quick: bool, redis_url: str | None) -> list[str]:
     """The options a script takes, judged from its source: running ``--help`` on a script
     without argparse would run the whole benchmark instead."""
     source = script.read_text(encoding="utf-8", errors="replace")
     args: list[str] = []
-    if not full and '"--quick"' in source:
+    if quick and '"--quick"' in source:
         args.append("--quick")
-    if '"--redis-url"' in source:
+    if redis_url and '"--redis-url"' in source:
         args += ["--redis-url", redis_url]
     return args
 
@@ -147,14 +150,15 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(kept)
 
 
-def run_section(section: Section, *, full: bool, redis_url: str, timeout: float) -> Outcome:
+def run_section(section: Section, *, full: bool, redis_url: str | None, timeout: float) -> Outcome:
     script = ROOT / section.script
     if not script.is_file():
         return Outcome(section, False, 0.0, f"missing: `{section.script}` does not exist.", "")
-    args = _arguments_for(script, full=full, redis_url=redis_url)
+    args = _arguments_for(script, quick=section.quick and not full, redis_url=redis_url)
     command = " ".join(["python", section.script, *args])
     env = dict(os.environ)
-    env["PUREGRAM_REDIS_URL"] = redis_url
+    if redis_url:
+        env["PUREGRAM_REDIS_URL"] = redis_url
     # Scripts import tools.redis_harness and friends: the root must be importable.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     _progress(f"{section.name}: {command}")
@@ -251,7 +255,7 @@ def _our_version(distribution: str) -> str:
     return f"{about.__version__} (source tree)"
 
 
-def machine(redis_url: str) -> list[tuple[str, str]]:
+def machine(redis_url: str | None, redis_error: str) -> list[tuple[str, str]]:
     ours = ", ".join(f"{name} {_our_version(name)}" for name in _OURS)
     theirs = ", ".join(
         f"{name} {_version(name)}"
@@ -262,7 +266,12 @@ def machine(redis_url: str) -> list[tuple[str, str]]:
         ("OS", platform.platform()),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("SQLite", f"{sqlite3.sqlite_version} (the `sqlite3` module's library)"),
-        ("Redis", f"{_redis_version(redis_url)}, on loopback"),
+        (
+            "Redis",
+            f"{_redis_version(redis_url)}, on loopback"
+            if redis_url
+            else f"not available: {redis_error}",
+        ),
         ("our packages", ours),
         ("other libraries", theirs),
     ]
@@ -342,18 +351,25 @@ def _anchor(section: Section) -> str:
 
 
 @contextlib.contextmanager
-def _redis_server(explicit: str | None) -> Iterator[tuple[str, bool]]:
-    """(url, owned): the given server, else one the harness starts and stops."""
+def _redis_server(explicit: str | None) -> Iterator[tuple[str | None, bool, str]]:
+    """(url, owned, error): the given server, else one the harness starts and stops, else
+    no server and why (the Redis sections then say they could not run)."""
     url = explicit or os.environ.get("PUREGRAM_REDIS_URL")
     if url:
-        yield url, False
+        yield url, False, ""
         return
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    harness = importlib.import_module("tools.redis_harness").HARNESS
-    server = harness.new_server()
     try:
-        yield str(server.url), True
+        harness = importlib.import_module("tools.redis_harness").HARNESS
+        server = harness.new_server()
+    except Exception as exc:  # noqa: BLE001 - run what can run without Redis
+        error = f"{type(exc).__name__}: {exc}"
+        _progress(f"no Redis server: {error}")
+        yield None, False, error
+        return
+    try:
+        yield str(server.url), True, ""
     finally:
         harness.release(server)
 
@@ -407,10 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.timezone.utc)
     clock = time.monotonic()
     outcomes: list[Outcome] = []
-    with _redis_server(args.redis_url) as (url, owned):
-        facts = machine(url)
+    with _redis_server(args.redis_url) as (url, owned, redis_error):
+        facts = machine(url, redis_error)
         for section in chosen:
-            if owned:
+            if owned and url:
                 _flush(url)
             outcomes.append(
                 run_section(section, full=args.full, redis_url=url, timeout=args.timeout)
