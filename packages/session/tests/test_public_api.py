@@ -1,0 +1,31 @@
+"""``__all__`` is the public API: adding or dropping a name must be deliberate."""
+
+from __future__ import annotations
+
+import puregram.session
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(puregram.session.__all__) == [
+        "NoSessionError",
+        "Session",
+        "SessionLayer",
+        "__version__",
+        "session",
+        "ttl",
+    ]
+
+
+def test_every_public_name_exists() -> None:
+    for name in puregram.session.__all__:
+        assert getattr(puregram.session, name) is not None
+
+
+def test_no_session_error_is_a_runtime_error() -> None:
+    assert issubclass(puregram.session.NoSessionError, RuntimeError)
+
+
+def test_version_matches_about() -> None:
+    from puregram.session.__about__ import __version__
+
+    assert puregram.session.__version__ == __version__ == "0.1.0"
