@@ -6,7 +6,7 @@ from collections import OrderedDict
 from typing import TypeVar
 
 from ._codec import reject_key
-from ._dictstore import MISSING, DictStore
+from ._dictstore import DictStore
 
 V = TypeVar("V")
 
@@ -42,21 +42,25 @@ class LruMemoryStorage(DictStore[V]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max={self._max}, size={len(self._data)})"
 
+    # The hot paths test membership with ``in`` (an opcode, no method call) before
+    # ``move_to_end``: cheaper than ``get(key, MISSING)`` on a hit and on a miss alike.
     async def get(self, key: str) -> V | None:
         if not isinstance(key, str):
             reject_key(key)
         data = self._data
-        value = data.get(key, MISSING)
-        if value is MISSING:
-            return None
-        data.move_to_end(key)
-        return value  # type: ignore[return-value]
+        if key in data:
+            data.move_to_end(key)
+            return data[key]
+        return None
 
     async def set(self, key: str, value: V) -> None:
         if not isinstance(key, str):
             reject_key(key)
         data = self._data
-        data[key] = value
-        data.move_to_end(key)
-        if len(data) > self._max:
-            data.popitem(last=False)
+        if key in data:
+            data.move_to_end(key)
+            data[key] = value
+        else:
+            data[key] = value  # a new key goes to the end: the most recent
+            if len(data) > self._max:
+                data.popitem(last=False)
