@@ -1,0 +1,169 @@
+"""µs per get and per set for the in-memory stores, against a raw floor in the same run.
+
+Run from the repository root (``--rounds N``, ``--ops N``)::
+
+    hatch run python packages/storage-core/benchmarks/bench_memory.py
+
+Stores, each behind the same ``async def get/set`` shape:
+
+- floor: a plain ``dict`` behind two ``async def`` methods, the least any async store
+  can cost;
+- ``MemoryStorage``;
+- ``LruMemoryStorage(max=KEYS)``;
+- ``cachetools.LRUCache(maxsize=KEYS)`` behind the same two ``async def`` methods (skipped
+  when cachetools is not installed).
+
+Operations: ``get`` of a present key (the LRU stores bump it), ``set`` of a present key
+(an overwrite), and, for the two LRU stores, ``set`` of a new key when full (one eviction
+each). Each store is driven from one coroutine loop inside one ``asyncio.run``, many
+operations per round; stores are interleaved round by round so that machine noise hits
+all alike, and the best (min) round counts. Nothing is asserted: the table is for reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from puregram.storage import LruMemoryStorage, MemoryStorage
+
+KEYS = 1_000
+
+
+class DictFloor:
+    """The floor: a dict behind ``async def``, with nothing else."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, Any] = {}
+
+    async def get(self, key: str) -> Any:
+        return self._data.get(key)
+
+    async def set(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+
+class CachetoolsLru:
+    """``cachetools.LRUCache`` behind the same two ``async def`` methods."""
+
+    def __init__(self, maxsize: int) -> None:
+        from cachetools import LRUCache
+
+        self._cache: Any = LRUCache(maxsize=maxsize)
+
+    async def get(self, key: str) -> Any:
+        return self._cache.get(key)  # a hit goes through __getitem__: it bumps recency
+
+    async def set(self, key: str, value: Any) -> None:
+        self._cache[key] = value
+
+
+Op = Callable[[int], Awaitable[int]]
+
+
+def _ops(store: Any, keys: list[str], fresh: list[str]) -> dict[str, Op]:
+    """Each op runs ``n`` operations and returns how many it ran."""
+    get = store.get
+    set_ = store.set
+    cycle = len(keys)
+
+    async def get_hit(n: int) -> int:
+        reps = n // cycle
+        for _ in range(reps):
+            for key in keys:
+                await get(key)
+        return reps * cycle
+
+    async def set_overwrite(n: int) -> int:
+        reps = n // cycle
+        for _ in range(reps):
+            for key in keys:
+                await set_(key, 1)
+        return reps * cycle
+
+    async def set_evict(n: int) -> int:
+        # Alternates two disjoint key sets of KEYS each: every set adds a key to a full
+        # store, so every set evicts one.
+        reps = n // len(fresh)
+        for _ in range(reps):
+            for key in fresh:
+                await set_(key, 1)
+        return reps * len(fresh)
+
+    return {"get": get_hit, "set": set_overwrite, "set+evict": set_evict}
+
+
+async def _measure(rounds: int, ops: int) -> tuple[list[str], dict[str, dict[str, float]]]:
+    keys = [f"user:{i}" for i in range(KEYS)]
+    fresh = [f"new:{i}" for i in range(KEYS)] + keys
+    stores: dict[str, Any] = {
+        "dict behind async def (floor)": DictFloor(),
+        "MemoryStorage": MemoryStorage(),
+        "LruMemoryStorage(max=1000)": LruMemoryStorage(max=KEYS),
+    }
+    try:
+        stores["cachetools.LRUCache behind async def"] = CachetoolsLru(KEYS)
+    except ImportError:
+        print("cachetools not installed: its row is skipped", file=sys.stderr)
+    lru_names = {name for name in stores if "LRU" in name or "Lru" in name}
+    plans: list[tuple[str, str, Op]] = []
+    for name, store in stores.items():
+        for key in keys:
+            await store.set(key, 0)
+        for op_name, op in _ops(store, keys, fresh).items():
+            if op_name != "set+evict" or name in lru_names:
+                plans.append((name, op_name, op))
+    best: dict[str, dict[str, float]] = {name: {} for name in stores}
+    for _ in range(rounds):
+        for name, op_name, op in plans:
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter_ns()
+                done = await op(ops)
+                elapsed = time.perf_counter_ns() - start
+            finally:
+                gc.enable()
+            us = elapsed / done / 1_000
+            best[name][op_name] = min(best[name].get(op_name, float("inf")), us)
+    return list(stores), best
+
+
+def _table(names: list[str], best: dict[str, dict[str, float]]) -> str:
+    floor = best[names[0]]
+    lines = [
+        "| store | get µs | get x floor | set µs | set x floor | set+evict µs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in names:
+        row = best[name]
+        evict = f"{row['set+evict']:.3f}" if "set+evict" in row else "n/a"
+        lines.append(
+            f"| {name} | {row['get']:.3f} | {row['get'] / floor['get']:.2f}x "
+            f"| {row['set']:.3f} | {row['set'] / floor['set']:.2f}x | {evict} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=9, help="rounds; the best counts")
+    parser.add_argument("--ops", type=int, default=200_000, help="operations per round")
+    args = parser.parse_args()
+    names, best = asyncio.run(_measure(args.rounds, max(args.ops, 2 * KEYS)))
+    print(_table(names, best))
+    print(
+        f"\nbest of {args.rounds} rounds, {args.ops:,} ops each; "
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.machine()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
