@@ -1,0 +1,63 @@
+"""A writer process for test_processes.py (run as a script, not collected by pytest).
+
+    python _child.py write PATH DRIVER WORKER COUNT BACKEND
+        print "ready", wait for a line on stdin, then write COUNT keys and COUNT hits on
+        the shared counter through SqliteStorage.open (the documented settings).
+    python _child.py stream PATH DRIVER SETTINGS
+        write keys 0, 1, 2, ... forever; after each set() returns, print the key and
+        flush, so that the parent knows which writes were acknowledged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from puregram.storage_sqlite import SqliteStorage
+
+
+async def write(path: str, driver: str, worker: str, count: int) -> None:
+    store = SqliteStorage.open(path, driver=importlib.import_module(driver))
+    async with store:
+        print("ready", flush=True)
+        sys.stdin.readline()
+        for index in range(count):
+            await store.set(f"w{worker}:{index}", {"worker": worker, "index": index})
+            await store.count_hit("shared", 600_000)
+
+
+async def stream(path: str, driver: str, settings: str) -> None:
+    module = importlib.import_module(driver)
+    if settings == "connect":
+        store = SqliteStorage.open(path, driver=module)
+    else:  # a plain connection with the driver's implicit transactions
+        store = SqliteStorage(db=module.connect(path))
+    index = 0
+    while True:
+        key = f"k{index}"
+        await store.set(key, {"index": index, "pad": "x" * 200})
+        sys.stdout.write(f"{key}\n")
+        sys.stdout.flush()
+        index += 1
+
+
+def main() -> None:
+    command, path, driver = sys.argv[1:4]
+    backend = "asyncio"
+    if command == "write":
+        worker, count, backend = sys.argv[4], int(sys.argv[5]), sys.argv[6]
+        job = write(path, driver, worker, count)
+    else:
+        job = stream(path, driver, sys.argv[4])
+    if backend == "trio":
+        import trio
+
+        trio.run(lambda: job)
+    else:
+        import asyncio
+
+        asyncio.run(job)
+
+
+if __name__ == "__main__":
+    main()
