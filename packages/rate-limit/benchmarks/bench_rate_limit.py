@@ -1,6 +1,6 @@
 """Hits per second through the limiter over each store, against that store's raw floor.
 
-Run from the repository root (``--rounds N``, ``--quick``)::
+Run from the repository root (``--rounds N``, ``--quick``, ``--redis-url URL``)::
 
     hatch run python packages/rate-limit/benchmarks/bench_rate_limit.py
 
@@ -145,8 +145,8 @@ def sqlite_rows(n: int, folder: Path) -> list[Row]:
 
 
 @contextlib.contextmanager
-def redis_url() -> Iterator[str | None]:
-    external = os.environ.get("PUREGRAM_REDIS_URL")
+def redis_url(given: str | None) -> Iterator[str | None]:
+    external = given or os.environ.get("PUREGRAM_REDIS_URL")
     if external:
         yield external
         return
@@ -237,9 +237,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer hits per round")
+    parser.add_argument(
+        "--redis-url",
+        help="a server to use (default: PUREGRAM_REDIS_URL, else the harness starts one)",
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
-    with tempfile.TemporaryDirectory() as folder, redis_url() as url:
+    with tempfile.TemporaryDirectory() as folder, redis_url(args.redis_url) as url:
         rows = (
             memory_rows(50_000 // scale)
             + sqlite_rows(5_000 // scale, Path(folder))
