@@ -56,9 +56,11 @@ class Statements:
         live = "(expires_at IS NULL OR expires_at > ?)"
         # count_hit: a window goes on while the row is live and its stored resetAt is in
         # the future; otherwise the inserted row (a new window) replaces it. Every SET
-        # expression reads the old row, so the CASEs agree. ?1 key, ?2 new resetAt, ?3 now.
+        # expression reads the old row, so the CASEs agree. Parameters, in order (plain
+        # "?": numbered ones with a sequence are deprecated since Python 3.12):
+        # key, new resetAt twice, now four times.
         going_on = (
-            "((expires_at IS NULL OR expires_at > ?3) AND json_extract(value, '$.resetAt') > ?3)"
+            "((expires_at IS NULL OR expires_at > ?) AND json_extract(value, '$.resetAt') > ?)"
         )
         return cls(
             create_table=(
@@ -86,7 +88,7 @@ class Statements:
             ),
             count_hit=(
                 f"INSERT INTO {t} (key, value, expires_at) "
-                "VALUES (?1, json_object('hits', 1, 'resetAt', ?2), ?2) "
+                "VALUES (?, json_object('hits', 1, 'resetAt', ?), ?) "
                 "ON CONFLICT (key) DO UPDATE SET "
                 f"value = CASE WHEN {going_on} THEN json_object("
                 "'hits', json_extract(value, '$.hits') + 1, "

@@ -231,7 +231,9 @@ class SqliteStorage(Generic[V]):
         if self._pending_start:
             self._start_sweeper()
         now = self._clock()
-        hits, reset_at = self._run_one(self._sql.count_hit, (key, now + window_ms, now), key)
+        reset_at = now + window_ms
+        params = (key, reset_at, reset_at, now, now, now, now)
+        hits, reset_at = self._run_one(self._sql.count_hit, params, key)
         return int(hits), int(reset_at)
 
     # -- iteration ----------------------------------------------------------------------
