@@ -1,11 +1,11 @@
 """A writer process for test_processes.py (run as a script, not collected by pytest).
 
-    python _child.py write PATH DRIVER WORKER COUNT BACKEND
-        print "ready", wait for a line on stdin, then write COUNT keys and COUNT hits on
-        the shared counter through SqliteStorage.open (the documented settings).
-    python _child.py stream PATH DRIVER SETTINGS
-        write keys 0, 1, 2, ... forever; after each set() returns, print the key and
-        flush, so that the parent knows which writes were acknowledged.
+python _child.py write PATH DRIVER WORKER COUNT BACKEND
+    print "ready", wait for a line on stdin, then write COUNT keys and COUNT hits on
+    the shared counter through SqliteStorage.open (the documented settings).
+python _child.py stream PATH DRIVER SETTINGS
+    write keys 0, 1, 2, ... forever; after each set() returns, print the key and
+    flush, so that the parent knows which writes were acknowledged.
 """
 
 from __future__ import annotations

@@ -35,7 +35,9 @@ def test_four_processes_lose_no_write_and_never_see_locked(
     SqliteStorage.open's settings; each writes 500 keys and 500 hits on one counter."""
     path = str(tmp_path / "shared.db")
     children = [
-        spawn("write", path, driver.__name__, str(worker), str(KEYS), ("asyncio", "trio")[worker % 2])
+        spawn(
+            "write", path, driver.__name__, str(worker), str(KEYS), ("asyncio", "trio")[worker % 2]
+        )
         for worker in range(WORKERS)
     ]
     try:
@@ -51,7 +53,7 @@ def test_four_processes_lose_no_write_and_never_see_locked(
         for child in children:
             child.kill()
             child.wait()
-    for child, (_, stderr) in zip(children, results):
+    for child, (_, stderr) in zip(children, results, strict=True):
         assert "database is locked" not in stderr
         assert child.returncode == 0, stderr
     db = driver.connect(path)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from puregram.storage_sqlite import SqliteStorage, connect
@@ -17,6 +18,12 @@ from puregram.storage_sqlite import SqliteStorage, connect
 pytestmark = pytest.mark.anyio
 
 T0 = 1_700_000_000_000
+T = TypeVar("T")
+
+
+async def collect(items: AsyncIterator[T]) -> list[T]:
+    """Everything an async iterator yields, as a list."""
+    return [item async for item in items]
 
 
 class Clock:
@@ -77,11 +84,11 @@ async def test_set_stamps_expiry_and_expired_rows_read_as_missing(
     assert peek("k") == ("v", T0 + 1_000)
     clock.now = T0 + 999
     assert await store.has("k")
-    assert [key async for key in store.keys()] == ["k"]
+    assert await collect(store.keys()) == ["k"]
     clock.now = T0 + 1_000
     assert not await store.has("k")
-    assert [key async for key in store.keys()] == []
-    assert [value async for value in store.values()] == []
+    assert await collect(store.keys()) == []
+    assert await collect(store.values()) == []
     assert peek("k") is not None, "has() and iteration must not delete"
     assert await store.get("k") is None
     assert peek("k") is None, "get() deletes the expired row"
@@ -126,7 +133,8 @@ async def test_get_and_touch_reads_and_rolls_in_one_statement(
     db.set_trace_callback(statements.append)
     assert await store.get_and_touch("k") == {"n": 1}
     db.set_trace_callback(None)
-    assert len(statements) == 1 and statements[0].startswith("UPDATE")
+    assert len(statements) == 1
+    assert statements[0].startswith("UPDATE")
     assert peek("k") == ({"n": 1}, T0 + 1_600)
     clock.now = T0 + 1_600
     assert await store.get_and_touch("k") is None
@@ -206,14 +214,16 @@ async def test_count_hit_is_exact_under_concurrent_tasks(path: Path, driver: Mod
     results: list[int] = []
 
     async def hit(store: SqliteStorage[Any]) -> None:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()  # let the tasks interleave
         results.append((await store.count_hit("shared", 60_000))[0])
 
     async with anyio.create_task_group() as group:
         for index in range(400):
             group.start_soon(hit, stores[index % 2])
     assert sorted(results) == list(range(1, 401))
-    assert (await stores[0].get("shared"))["hits"] == 400
+    stored = await stores[0].get("shared")
+    assert stored is not None
+    assert stored["hits"] == 400
     first.close()
     second.close()
 
@@ -221,16 +231,14 @@ async def test_count_hit_is_exact_under_concurrent_tasks(path: Path, driver: Mod
 async def test_iteration_pages_by_key_and_includes_the_empty_key(db: Any) -> None:
     store: SqliteStorage[int] = SqliteStorage(db=db)
     keys = ["", *(f"k{index:04d}" for index in range(1_201))]
-    db.executemany(
-        "INSERT INTO puregram_kv (key, value) VALUES (?, ?)", [(k, "1") for k in keys]
-    )
+    db.executemany("INSERT INTO puregram_kv (key, value) VALUES (?, ?)", [(k, "1") for k in keys])
     statements: list[str] = []
     db.set_trace_callback(statements.append)
-    assert [key async for key in store.keys()] == keys
+    assert await collect(store.keys()) == keys
     db.set_trace_callback(None)
     assert len(statements) == 3, "1,202 rows come in three pages of 500"
     assert all("LIMIT" in sql and "OFFSET" not in sql for sql in statements)
-    assert [entry async for entry in store.entries()] == [(key, 1) for key in keys]
+    assert await collect(store.entries()) == [(key, 1) for key in keys]
 
 
 async def test_iteration_memory_stays_bounded(db: Any) -> None:
@@ -258,4 +266,4 @@ async def test_two_tables_in_one_file_are_separate(db: Any) -> None:
     second: SqliteStorage[int] = SqliteStorage(db=db, table="second")
     await first.set("k", 1)
     assert not await second.has("k")
-    assert [key async for key in second.keys()] == []
+    assert await collect(second.keys()) == []
