@@ -8,7 +8,7 @@ this folder too; the servers live in the harness's module singleton either way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -29,10 +29,20 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def make_client(url: str, *, cluster: bool, decoded: bool) -> Redis | RedisCluster:
-    if cluster:
-        return RedisCluster.from_url(url, decode_responses=decoded)
-    return Redis.from_url(url, decode_responses=decoded)
+def make_client(request: pytest.FixtureRequest, kind: str, **options: Any) -> Redis | RedisCluster:
+    """A client of ``kind`` (one of ``KINDS``) on the harness's server or cluster."""
+    decoded = kind.endswith("decoded")
+    if kind.startswith("cluster"):
+        url = str(request.getfixturevalue("redis_cluster_url"))
+        return RedisCluster.from_url(url, decode_responses=decoded, **options)
+    url = str(request.getfixturevalue("redis_url"))
+    return Redis.from_url(url, decode_responses=decoded, **options)
+
+
+@pytest.fixture
+def client_factory(request: pytest.FixtureRequest) -> Callable[..., Redis | RedisCluster]:
+    """``client_factory(kind, **options)``: a new client the test must close."""
+    return lambda kind, **options: make_client(request, kind, **options)
 
 
 @pytest.fixture
@@ -54,10 +64,7 @@ async def any_client(
     anyio_backend: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[Redis | RedisCluster]:
     """A client of each kind: standalone or cluster, raw or decoded responses."""
-    kind = str(request.param)
-    cluster = kind.startswith("cluster")
-    url = str(request.getfixturevalue("redis_cluster_url" if cluster else "redis_url"))
-    redis = make_client(url, cluster=cluster, decoded=kind.endswith("decoded"))
+    redis = make_client(request, str(request.param))
     yield redis
     await redis.aclose()
 

@@ -9,7 +9,9 @@ one clock, so a client whose clock is skewed can never end a window early for ot
 
 from __future__ import annotations
 
-__all__ = ["CORRUPT_MARKER", "COUNT_HIT_LUA"]
+import hashlib
+
+__all__ = ["CORRUPT_MARKER", "COUNT_HIT_LUA", "COUNT_HIT_SHA"]
 
 CORRUPT_MARKER = "PUREGRAM_CORRUPT"
 
@@ -41,3 +43,6 @@ redis.call('SET', KEYS[1], string.format('{"hits":%d,"resetAt":%d}', hits, reset
   'PX', reset_at - now)
 return {hits, reset_at}
 """
+
+COUNT_HIT_SHA = hashlib.sha1(COUNT_HIT_LUA.encode()).hexdigest()
+"""The script's name in a server's script cache (``EVALSHA``)."""

@@ -6,11 +6,11 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from puregram.storage import CorruptValueError, check_key, decode_value, encode_value
 
-from ._counter import CORRUPT_MARKER, COUNT_HIT_LUA
+from ._counter import CORRUPT_MARKER, COUNT_HIT_LUA, COUNT_HIT_SHA
 from ._scan import Once, escape_glob, fetch_values, scan_batches
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class RedisStorage(Generic[V]):
     ``ttl_ms <= 0``.
     """
 
-    __slots__ = ("_client", "_cluster", "_count_script", "_pattern", "_prefix", "_run", "_ttl_ms")
+    __slots__ = ("_client", "_pattern", "_prefix", "_run", "_ttl_ms")
 
     def __init__(
         self,
@@ -63,10 +63,13 @@ class RedisStorage(Generic[V]):
         self._client: Any = client
         # The bound method, looked up once: the hot path is one call per command.
         self._run = cast(Callable[..., Awaitable[Any]], run)
+        if callable(getattr(client, "get_primaries", None)) and callable(
+            getattr(client, "initialize", None)
+        ):
+            self._run = _initialized_first(client, self._run)
         self._prefix = prefix
         self._ttl_ms = ttl_ms
         self._pattern = escape_glob(prefix) + "*"
-        self._count_script: Any = None
 
     @property
     def key_prefix(self) -> str:
@@ -84,9 +87,14 @@ class RedisStorage(Generic[V]):
     async def get(self, key: str) -> V | None:
         """The value at ``key``, or ``None``. One ``GET``.
 
-        Raises ``CorruptValueError`` naming the key when the stored text is not JSON.
+        Raises ``CorruptValueError`` naming the key when the stored text is not JSON (or,
+        with ``decode_responses=True``, not UTF-8).
         """
-        raw = await self._run("GET", self._prefix + check_key(key))
+        name = self._prefix + check_key(key)
+        try:
+            raw = await self._run("GET", name)
+        except UnicodeDecodeError as exc:  # decode_responses=True and bytes that are not UTF-8
+            raise CorruptValueError(key, str(exc)) from exc
         if raw is None:
             return None
         return cast(V, decode_value(key, raw))
@@ -125,10 +133,13 @@ class RedisStorage(Generic[V]):
         """``get`` and ``touch`` in one command: ``GETEX key PX ttl_ms``, or a plain ``GET``
         without a ttl. A missing key stays missing. Raises like ``get``."""
         name = self._prefix + check_key(key)
-        if self._ttl_ms is None:
-            raw = await self._run("GET", name)
-        else:
-            raw = await self._run("GETEX", name, "PX", self._ttl_ms)
+        try:
+            if self._ttl_ms is None:
+                raw = await self._run("GET", name)
+            else:
+                raw = await self._run("GETEX", name, "PX", self._ttl_ms)
+        except UnicodeDecodeError as exc:  # see get
+            raise CorruptValueError(key, str(exc)) from exc
         if raw is None:
             return None
         return cast(V, decode_value(key, raw))
@@ -136,8 +147,8 @@ class RedisStorage(Generic[V]):
     async def count_hit(self, key: str, window_ms: int) -> tuple[int, int]:
         """Add a hit to the fixed window at ``key``; return ``(hits, reset_at_ms)``.
 
-        One ``EVALSHA`` of a Lua script (plus a ``SCRIPT LOAD`` the first time a server
-        sees it) that stores ``{"hits": n, "resetAt": unix_ms}`` with ``PX`` until the
+        One ``EVALSHA`` of a Lua script (plus one ``EVAL`` the first time a server sees
+        it) that stores ``{"hits": n, "resetAt": unix_ms}`` with ``PX`` until the
         window ends. Time is the Redis server's clock. An entry that is JSON but not a
         counter starts a new window; one that is not JSON raises ``CorruptValueError``
         and is left as it was. ``window_ms`` must be an ``int`` (``TypeError``) of at
@@ -148,11 +159,13 @@ class RedisStorage(Generic[V]):
             raise TypeError(f"window_ms must be an int, got {type(window_ms).__name__}")
         if window_ms < 1:
             raise ValueError(f"window_ms must be at least 1, got {window_ms}")
-        script = self._count_script
-        if script is None:
-            script = self._count_script = self._client.register_script(COUNT_HIT_LUA)
         try:
-            hits, reset_at = await script(keys=[name], args=[window_ms])
+            try:
+                hits, reset_at = await self._run("EVALSHA", COUNT_HIT_SHA, 1, name, window_ms)
+            except NoScriptError:
+                # First use on this server (or it restarted): EVAL runs the script and
+                # caches it there, on the node that owns the key.
+                hits, reset_at = await self._run("EVAL", COUNT_HIT_LUA, 1, name, window_ms)
         except ResponseError as exc:
             message = str(exc)
             if CORRUPT_MARKER in message:
@@ -204,7 +217,32 @@ class RedisStorage(Generic[V]):
                     raws.append(raw)
             if not raws:
                 continue
-            found = await fetch_values(self._client, self._run, raws)
+            try:
+                found = await fetch_values(self._client, self._run, raws)
+            except UnicodeDecodeError:
+                # decode_responses=True met bytes that are not UTF-8 somewhere in the batch:
+                # read the batch key by key so that the error names the culprit.
+                for name in names:
+                    await self.get(name)
+                raise
             for name, text in zip(names, found, strict=True):
                 if text is not None:
                     yield name, cast(V, decode_value(name, text))
+
+
+def _initialized_first(
+    client: Any, run: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    """``run`` on a cluster client that is made to learn the slot table first.
+
+    redis-py's async ``RedisCluster`` picks a command's node before it has initialized;
+    a burst of first calls then lands on one default node, and in the storm of ``MOVED``
+    replies and reconnects that follows it can send a command twice (a ``count_hit``
+    counted twice). ``initialize()`` returns at once when the client is ready.
+    """
+
+    async def initialized_run(*args: Any, **options: Any) -> Any:
+        await client.initialize()
+        return await run(*args, **options)
+
+    return initialized_run
