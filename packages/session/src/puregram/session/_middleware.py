@@ -30,7 +30,6 @@ Middleware = Callable[[Any, Next], Awaitable[None]]
 Initial = Callable[[Any], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 GetStorageKey = Callable[[Any], str | Awaitable[str | None] | None]
 
-_MISSING = object()
 _decode = json.loads
 
 
@@ -105,34 +104,32 @@ class SessionMiddleware:
             self._read, self._touch = storage.get, None
 
     async def __call__(self, context: Any, next: Next) -> None:  # noqa: A002
-        key = await self._key(context)
-        if type(key) is NoSession:
-            context.session = key
-            await next()
-            if getattr(context, "session", None) not in (key, None):
-                raise NoSessionError(
-                    f"the handler assigned context.session, but this update has no session "
-                    f"({key._reason}): nothing was saved"
-                )
+        if self._get_key is None:
+            sender_id = getattr(context, "sender_id", None)
+            key = self._no_sender(context) if sender_id is None else str(sender_id)
+        else:
+            key = await self._custom_key(context)
+        if type(key) is not str:
+            assert isinstance(key, NoSession)
+            await self._without_session(context, next, key)
             return
-        assert isinstance(key, str)
-        entry = self._locks.enter(key)
+        locks = self._locks
+        if not locks.try_acquire(key):
+            await locks.wait(key)
         try:
-            async with entry.lock:
-                await self._run(context, next, key)
+            await self._run(context, next, key)
         finally:
-            self._locks.leave(key, entry)
+            locks.release(key)
 
-    async def _key(self, context: Any) -> str | NoSession:
-        get_key = self._get_key
-        if get_key is None:
-            sender_id = getattr(context, "sender_id", _MISSING)
-            if sender_id is _MISSING:
-                return NoSession("the context has no sender_id")
-            if sender_id is None:
-                return NoSession("context.sender_id is None")
-            return str(sender_id)
-        key = get_key(context)
+    @staticmethod
+    def _no_sender(context: Any) -> NoSession:
+        if hasattr(context, "sender_id"):
+            return NoSession("context.sender_id is None")
+        return NoSession("the context has no sender_id")
+
+    async def _custom_key(self, context: Any) -> str | NoSession:
+        assert self._get_key is not None
+        key = self._get_key(context)
         if inspect.isawaitable(key):
             key = await key
         if key is None:
@@ -142,6 +139,17 @@ class SessionMiddleware:
                 f"get_storage_key must return str or None, got {type(key).__name__}: {key!r}"
             )
         return key
+
+    @staticmethod
+    async def _without_session(context: Any, next: Next, stand_in: NoSession) -> None:  # noqa: A002
+        context.session = stand_in
+        await next()
+        assigned = getattr(context, "session", None)
+        if assigned is not stand_in and assigned is not None:
+            raise NoSessionError(
+                f"the handler assigned context.session, but this update has no session "
+                f"({stand_in._reason}): nothing was saved"
+            )
 
     async def _run(self, context: Any, next: Next, key: str) -> None:  # noqa: A002
         raw = await self._read(key)

@@ -113,27 +113,30 @@ class Session(MutableMapping[str, Any]):
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails. Dunder names are Python protocols
-        # (copy, pickle, ...), never session keys.
-        # A slot is missing only while copy or pickle rebuilds the object.
-        if (name.startswith("__") and name.endswith("__")) or name in _SLOTS:
+        # (copy, pickle, ...), never session keys; a slot is missing only while copy or
+        # pickle rebuilds the object.
+        if name[:1] == "_" and (name in _SLOTS or (name[:2] == "__" and name[-2:] == "__")):
             raise AttributeError(name)
+        meta = self._meta
+        if meta and name in meta:
+            self._expire_key(name)
         try:
-            return self[name]
+            return self._data[name]
         except KeyError:
             raise AttributeError(f"the session has no key {name!r}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SLOTS:  # copy and pickle restore the slots by setattr
-            object.__setattr__(self, name, value)
-            return
-        if hasattr(type(self), name):
+        if name in _CLASS_NAMES:
+            if name in _SLOTS:  # copy and pickle restore the slots by setattr
+                object.__setattr__(self, name, value)
+                return
             raise AttributeError(
                 f"{name!r} is a Session method or slot; use session[{name!r}] = ..."
             )
         self[name] = value
 
     def __delattr__(self, name: str) -> None:
-        if hasattr(type(self), name):
+        if name in _CLASS_NAMES:
             raise AttributeError(f"{name!r} is a Session method or slot; use del session[{name!r}]")
         try:
             del self[name]
@@ -154,3 +157,7 @@ class Session(MutableMapping[str, Any]):
         data = self._data
         live = {key: entry for key, entry in meta.items() if key in data}
         return {**data, TTL_KEY: live} if live else data
+
+
+# Names an attribute assignment must not turn into session keys: methods, slots, dunders.
+_CLASS_NAMES = frozenset(dir(Session))
