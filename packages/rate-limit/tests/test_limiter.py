@@ -443,3 +443,23 @@ async def test_get_and_set_path_is_exact_within_one_process() -> None:
     assert allowed == 25
     assert await storage.get("k") == {"hits": 100, "resetAt": START_MS + 10_000}
     assert len(rl._locks) == 0
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "text",
+        [1, 2],
+        {"hits": True, "resetAt": START_MS + 1},
+        {"hits": 1.5, "resetAt": START_MS + 1},
+        {"hits": 1},
+        {"hits": 1, "resetAt": "soon"},
+    ],
+    ids=repr,
+)
+async def test_values_that_are_not_entries_are_refused(foreign: Any) -> None:
+    storage: MemoryStorage[Any] = MemoryStorage({"k": foreign})
+    rl = rate_limit(storage=storage, clock=Clock())
+    with pytest.raises(ValueError, match="'k' is not an entry"):
+        await rl.hit("k", 5, 10)
+    assert await storage.get("k") == foreign
