@@ -1,0 +1,49 @@
+"""The README's first command: the demo runs, reports, and continues on a second run."""
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tools.demo import main
+
+
+def _run(*argv: str) -> str:
+    out = io.StringIO()
+    main(list(argv), out=out)
+    return out.getvalue()
+
+
+def _record(report: str) -> dict[str, object]:
+    match = re.search(r"record of user 1 as stored: (.*)$", report, re.MULTILINE)
+    assert match, report
+    return json.loads(match.group(1))  # type: ignore[no-any-return]
+
+
+def test_sqlite_demo_counts_every_update_and_continues(tmp_path: Path) -> None:
+    db = str(tmp_path / "bot.db")
+    first = _run("--db", db, "--users", "30", "--updates", "5")
+    assert "150 updates in" in first
+    assert "sessions stored: 30\n" in first
+    record = _record(first)
+    assert record["counter"] == 5
+    assert record["last_text"] in {f"message {n} from user 1" for n in range(5)}
+    assert set(record["__ttl"]) == {"last_text"}  # type: ignore[arg-type]
+
+    second = _run("--db", db, "--users", "30", "--updates", "5")
+    assert _record(second)["counter"] == 10
+
+
+def test_memory_demo(tmp_path: Path) -> None:
+    report = _run("--storage", "memory", "--users", "10", "--updates", "3")
+    assert "sessions stored: 10\n" in report
+    assert _record(report)["counter"] == 3
+
+
+@pytest.mark.parametrize("bad", [["--users", "0"], ["--storage", "mongo"]])
+def test_bad_options_are_refused(bad: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _run(*bad)
+    assert exc.value.code == 2
