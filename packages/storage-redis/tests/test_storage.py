@@ -168,7 +168,7 @@ async def test_a_ttl_expires_and_touch_keeps_a_key_alive(client: Redis, prefix: 
     gone_at = await _wait_until_gone(store, "touched", deadline_s=5)
     assert gone_at - touched_at >= 0.29
     assert await store.get("touched") is None
-    assert [key async for key in store.keys()] == []  # noqa: SIM118 - an async iterator
+    assert [key async for key in store.keys()] == []
 
 
 # --- JSON errors ----------------------------------------------------------------------

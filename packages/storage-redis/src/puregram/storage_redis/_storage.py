@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from redis.exceptions import NoScriptError, ResponseError
@@ -178,7 +178,7 @@ class RedisStorage(Generic[V]):
         text = raw.decode() if isinstance(raw, bytes) else raw
         return text[len(self._prefix) :]
 
-    async def keys(self) -> AsyncIterator[str]:
+    async def keys(self) -> AsyncGenerator[str, None]:
         """Yield every key under the prefix (prefix removed), in no particular order.
 
         ``SCAN MATCH`` in batches (on a cluster, on every primary). A key that exists
@@ -193,12 +193,12 @@ class RedisStorage(Generic[V]):
                 if once.first(name):
                     yield name
 
-    async def values(self) -> AsyncIterator[V]:
+    async def values(self) -> AsyncGenerator[V, None]:
         """Yield the value of every key under the prefix, like ``entries``."""
         async for _, value in self.entries():
             yield value
 
-    async def entries(self) -> AsyncIterator[tuple[str, V]]:
+    async def entries(self) -> AsyncGenerator[tuple[str, V], None]:
         """Yield ``(key, value)`` for every key under the prefix.
 
         Per batch: one ``SCAN`` and one ``MGET`` (on a cluster, ``MGET``s grouped by hash
