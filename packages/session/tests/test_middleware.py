@@ -55,7 +55,7 @@ async def test_default_key_is_str_of_sender_id() -> None:
     mw = session(storage=store)
     await run(mw, Update("alice"), bump)
     await run(mw, Update(7), bump)
-    assert sorted([key async for key in store.keys()]) == ["7", "alice"]  # noqa: SIM118
+    assert sorted([key async for key in store.keys()]) == ["7", "alice"]
 
 
 async def test_default_storage_is_a_private_memory_storage() -> None:

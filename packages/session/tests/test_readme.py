@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tools import readme_examples
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PACKAGE = Path(__file__).resolve().parents[1]
+README = PACKAGE / "README.md"
+# The examples run in a new interpreter: give it this package's source, so that they
+# also work where the package is not installed (`hatch test` from this folder).
+_PATHS = [str(PACKAGE / "src"), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+ENV = {"PYTHONPATH": os.pathsep.join(path for path in _PATHS if path)}
 EXAMPLES = readme_examples.collect(README)
 
 
@@ -19,4 +25,4 @@ def test_the_readme_has_the_examples_it_promises() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)
 def test_example_runs(example: readme_examples.Example, tmp_path: Path) -> None:
-    readme_examples.run(example, cwd=tmp_path)
+    readme_examples.run(example, cwd=tmp_path, env=ENV)
