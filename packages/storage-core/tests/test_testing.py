@@ -69,6 +69,8 @@ class JsonStore:
             raise ValueError(f"window_ms must be at least 1, got {window_ms}")
         now = time.time_ns() // 1_000_000
         entry = await self.get(key)
+        if entry is not None and not (isinstance(entry, dict) and "resetAt" in entry):
+            raise ValueError(f"{key!r} holds a value that is not a counter")
         if entry is None or entry["resetAt"] <= now:
             entry = {"hits": 0, "resetAt": now + window_ms}
         entry["hits"] += 1
@@ -255,6 +257,14 @@ class CountHitAcceptsZeroWindow(JsonStore):
         return await super().count_hit(key, max(window_ms, 1))
 
 
+class CountHitOverwritesForeignValues(JsonStore):
+    async def count_hit(self, key: str, window_ms: int) -> tuple[int, int]:
+        entry = await self.get(key)
+        if entry is not None and "resetAt" not in entry:
+            await self.delete(key)
+        return await super().count_hit(key, window_ms)
+
+
 BROKEN: list[tuple[Callable[[], Any], str]] = [
     (HasIgnoresNone, "none_is_a_value"),
     (HasIgnoresNone, "round_trip"),
@@ -279,6 +289,7 @@ BROKEN: list[tuple[Callable[[], Any], str]] = [
     (GetAndTouchChangesTheValue, "get_and_touch"),
     (CountHitStartsAtZero, "count_hit"),
     (CountHitAcceptsZeroWindow, "count_hit"),
+    (CountHitOverwritesForeignValues, "count_hit"),
 ]
 
 

@@ -195,8 +195,23 @@ async def test_count_hit_reads_a_counter_written_with_set(db: Any, clock: Clock)
     store: SqliteStorage[Any] = SqliteStorage(db=db, clock=clock)
     await store.set("k", {"hits": 4, "resetAt": T0 + 300})
     assert await store.count_hit("k", 1_000) == (5, T0 + 300)
-    await store.set("other", "not a counter")
-    assert await store.count_hit("other", 1_000) == (1, T0 + 1_000)
+
+
+async def test_count_hit_never_overwrites_a_live_foreign_value(db: Any, clock: Clock) -> None:
+    """A session record at a counter's key is another plugin's data: refused, kept."""
+    store: SqliteStorage[Any] = SqliteStorage(db=db, clock=clock)
+    for foreign in ("not a counter", {"counter": 3}, {"hits": "4", "resetAt": T0 + 300}):
+        await store.set("other", foreign)
+        with pytest.raises(ValueError, match="'other' holds a live value"):
+            await store.count_hit("other", 1_000)
+        assert await store.get("other") == foreign
+
+
+async def test_count_hit_replaces_an_expired_foreign_value(db: Any, clock: Clock) -> None:
+    store: SqliteStorage[Any] = SqliteStorage(db=db, clock=clock, ttl_ms=100)
+    await store.set("other", {"counter": 3})
+    clock.now += 100
+    assert await store.count_hit("other", 1_000) == (1, clock() + 1_000)
 
 
 async def test_count_hit_rejects_a_window_below_one(db: Any) -> None:

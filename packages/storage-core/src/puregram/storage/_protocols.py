@@ -97,7 +97,10 @@ class CounterStorage(KVStorage[V], Protocol[V]):
 
         When ``key`` is missing or its window has ended (``resetAt <= now``), a new
         window starts: ``hits = 1`` and ``resetAt = now + window_ms``. The entry expires
-        when its window ends. ``window_ms < 1`` is a ``ValueError``.
+        when its window ends. A live value at ``key`` that is not such an entry (another
+        plugin's record) raises ``ValueError`` naming the key and is left as it was: a
+        counter never overwrites data it does not own. ``window_ms < 1`` is a
+        ``ValueError``.
         """
         ...
 

@@ -335,7 +335,8 @@ async def check_get_and_touch(storage: Store) -> None:
 
 
 async def check_count_hit(storage: Store) -> None:
-    """``count_hit`` counts 1, 2, 3 in one window and stores ``{"hits", "resetAt"}``."""
+    """``count_hit`` counts 1, 2, 3 in one window, stores ``{"hits", "resetAt"}``, and
+    refuses to overwrite a live value that is not a counter."""
     if not is_counter_storage(storage):
         return
     key = _fresh("count-hit")
@@ -363,6 +364,13 @@ async def check_count_hit(storage: Store) -> None:
                 ValueError, partial(storage.count_hit, key, bad), f"window_ms={bad}"
             )
         _expect(await storage.get(key) == stored, "a rejected count_hit changed the entry")
+        foreign = {"counter": 1, "note": "another plugin's record"}
+        await storage.set(key, foreign)
+        exc = await _expect_raises(
+            ValueError, lambda: storage.count_hit(key, window), "count_hit over a foreign value"
+        )
+        _expect(key in str(exc), f"the error does not name the key: {exc}")
+        _expect(await storage.get(key) == foreign, "count_hit overwrote a foreign value")
     finally:
         await storage.delete(key)
 

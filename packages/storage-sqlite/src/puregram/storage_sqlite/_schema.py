@@ -58,7 +58,7 @@ class Statements:
         # the future; otherwise the inserted row (a new window) replaces it. Every SET
         # expression reads the old row, so the CASEs agree. Parameters, in order (plain
         # "?": numbered ones with a sequence are deprecated since Python 3.12):
-        # key, new resetAt twice, now four times.
+        # key, new resetAt twice, now five times.
         going_on = (
             "((expires_at IS NULL OR expires_at > ?) AND json_extract(value, '$.resetAt') > ?)"
         )
@@ -96,6 +96,10 @@ class Statements:
                 "ELSE excluded.value END, "
                 f"expires_at = CASE WHEN {going_on} "
                 "THEN json_extract(value, '$.resetAt') ELSE excluded.expires_at END "
+                # A live row that is not a counter belongs to someone else: no update, no
+                # row returned, and count_hit raises instead of overwriting it.
+                "WHERE expires_at <= ? OR (json_type(value, '$.hits') = 'integer' "
+                "AND json_type(value, '$.resetAt') IN ('integer', 'real')) "
                 "RETURNING json_extract(value, '$.hits'), expires_at"
             ),
             sweep=f"DELETE FROM {t} WHERE expires_at <= ?",

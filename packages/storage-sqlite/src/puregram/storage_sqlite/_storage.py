@@ -223,8 +223,9 @@ class SqliteStorage(Generic[V]):
         number of connections and processes count exactly. The row holds
         ``{"hits": n, "resetAt": unix_ms}`` and expires at ``resetAt``; a missing row, an
         expired one or one whose ``resetAt`` has passed starts a new window. Raises
-        ``ValueError`` when ``window_ms < 1`` and ``CorruptValueError`` naming the key
-        when the stored text is not JSON (the row is left as it was)."""
+        ``ValueError`` when ``window_ms < 1`` or when the live row at ``key`` is not a
+        counter (another plugin's record), and ``CorruptValueError`` naming the key when
+        the stored text is not JSON; in both cases the row is left as it was."""
         check_key(key)  # TypeError naming a non-str key, before any SQL
         if not window_ms >= 1:
             raise ValueError(f"window_ms must be >= 1, got {window_ms!r}")
@@ -232,9 +233,14 @@ class SqliteStorage(Generic[V]):
             self._start_sweeper()
         now = self._clock()
         reset_at = now + window_ms
-        params = (key, reset_at, reset_at, now, now, now, now)
-        hits, reset_at = self._run_one(self._sql.count_hit, params, key)
-        return int(hits), int(reset_at)
+        params = (key, reset_at, reset_at, now, now, now, now, now)
+        row = self._run_one(self._sql.count_hit, params, key)
+        if row is None:
+            raise ValueError(
+                f"count_hit: key {_describe(key)} holds a live value that is not a "
+                'rate-limit counter {"hits", "resetAt"}; it was left as it was'
+            )
+        return int(row[0]), int(row[1])
 
     # -- iteration ----------------------------------------------------------------------
 
