@@ -7,8 +7,8 @@
 Each benchmark runs as its own subprocess with this interpreter, from the repository
 root, with ``--quick`` when the script takes it (``--full`` drops it) and the Redis URL of
 one server shared by all (``PUREGRAM_REDIS_URL`` in the environment, and ``--redis-url``
-for scripts that take it). The server is started through ``tools/redis_harness.py``
-unless ``--redis-url`` or ``PUREGRAM_REDIS_URL`` names one, and it is flushed between
+or ``--url`` for scripts that take one). The server is started through
+``tools/redis_harness.py`` unless ``--redis-url`` or ``PUREGRAM_REDIS_URL`` names one, and it is flushed between
 sections when this script started it. A script that is missing, fails or times out
 becomes a section that says so, with the end of its error output; the others still run.
 """
@@ -165,8 +165,10 @@ def _arguments_for(script: Path, *, quick: bool, redis_url: str | None) -> list[
     args: list[str] = []
     if quick and '"--quick"' in source:
         args.append("--quick")
-    if redis_url and '"--redis-url"' in source:
-        args += ["--redis-url", redis_url]
+    for option in ("--redis-url", "--url"):
+        if redis_url and f'"{option}"' in source:
+            args += [option, redis_url]
+            break
     return args
 
 
