@@ -113,7 +113,7 @@ async def simulate(storage: KVStorage[Any], args: argparse.Namespace, out: TextI
         f"\n{len(updates):,} updates in {elapsed:.2f} s: {len(updates) / elapsed:,.0f} updates/s"
         f" ({args.storage}, {args.concurrency} concurrent)\n"
         f"sessions stored: {stored}\n"
-        f'record of user 1 as stored: {json.dumps(sample, ensure_ascii=False)}',
+        f"record of user 1 as stored: {json.dumps(sample, ensure_ascii=False)}",
         file=out,
     )
 

@@ -57,7 +57,7 @@ async def test_counts_and_stores_the_entry_with_expiry(
     assert entry["hits"] == 3
     # the server's clock; allow a second of skew either way
     assert before + 29_000 <= entry["resetAt"] <= time.time_ns() // 1_000_000 + 31_000
-    prefixed = [key async for key in storage.keys()]  # noqa: SIM118
+    prefixed = [key async for key in storage.keys()]
     assert prefixed == ["photo:42"]
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
@@ -70,7 +70,7 @@ async def test_counts_and_stores_the_entry_with_expiry(
     await limiter.reset("photo:42")
     assert not await storage.has("photo:42")
     assert await limiter.check(Context(None), limit=1, window=30) is None
-    assert [key async for key in storage.keys()] == []  # noqa: SIM118
+    assert [key async for key in storage.keys()] == []
 
 
 async def test_a_real_window_rolls_over(storage: RedisStorage[Any]) -> None:

@@ -45,7 +45,7 @@ async def test_window_rollover_and_entry_over_sqlite(tmp_path: Path) -> None:
         await limiter.reset("default:42")
         assert not await storage.has("default:42")
         assert await limiter.check(Context(None), limit=1, window=10) is None
-        assert [key async for key in storage.keys()] == []  # noqa: SIM118
+        assert [key async for key in storage.keys()] == []
     finally:
         await storage.close()
 

@@ -358,7 +358,7 @@ async def test_iteration_sees_through_and_skips_expired() -> None:
     )
     storage = enhance_storage(base, migrations={1: lambda d: d.upper()}, clock=clock)
     assert is_iterable_storage(storage)
-    keys = [key async for key in storage.keys()]  # noqa: SIM118 - an async iterator
+    keys = [key async for key in storage.keys()]
     assert keys == ["live", "legacy", "forever"]
     assert [value async for value in storage.values()] == ["l", "OLD", "f"]
     assert [entry async for entry in storage.entries()] == [

@@ -21,7 +21,7 @@ async def _filled(*keys: str, max: int = 3) -> LruMemoryStorage[str]:  # noqa: A
 
 
 async def _order(storage: LruMemoryStorage[Any]) -> list[str]:
-    return [key async for key in storage.keys()]  # noqa: SIM118 - an async iterator
+    return [key async for key in storage.keys()]
 
 
 async def test_holds_up_to_max_entries() -> None:

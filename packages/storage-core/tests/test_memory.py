@@ -13,7 +13,7 @@ BAD_KEYS: list[Any] = [1, 1.5, b"bytes", None, ("t",), True]
 
 
 async def _keys(storage: MemoryStorage[Any]) -> list[str]:
-    return [key async for key in storage.keys()]  # noqa: SIM118 - an async iterator, not a dict
+    return [key async for key in storage.keys()]
 
 
 async def test_seeded_from_pairs() -> None:

@@ -178,7 +178,7 @@ async def test_a_consumer_that_iterates_works_without_iterators() -> None:
     async def all_keys(storage: KVStorage[int]) -> list[str]:
         if not is_iterable_storage(storage):
             return []
-        return [key async for key in storage.keys()]  # noqa: SIM118 - an async iterator
+        return [key async for key in storage.keys()]
 
     with_iterators = WithIterators()
     await with_iterators.set("a", 1)

@@ -15,6 +15,7 @@ STORAGE_API = [
     "GetTouchStorage",
     "IterableStorage",
     "KVStorage",
+    "KeyLocks",
     "LruMemoryStorage",
     "MemoryStorage",
     "Migration",

@@ -4,8 +4,8 @@ The map of the package:
 
 - ``rate_limit(...)`` makes a ``RateLimiter`` (``_limiter.py``): imperative ``check``,
   ``hit``, ``reset`` and ``resolve_key``, and the ``middleware`` and ``filter`` forms;
-- the window arithmetic (``_window.py``) and the per-key locks of the get + set path
-  (``_locks.py``) are private.
+- the window arithmetic (``_window.py``) is private; the get + set path serialises hits
+  per key with ``puregram.storage.KeyLocks``.
 """
 
 from .__about__ import __version__

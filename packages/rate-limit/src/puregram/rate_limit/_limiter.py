@@ -5,15 +5,17 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import anyio
+
 from puregram.storage import (
     CounterStorage,
+    KeyLocks,
     KVStorage,
     LruMemoryStorage,
     check_key,
     is_counter_storage,
 )
 
-from ._locks import KeyLocks
 from ._types import Clock, Filter, GetKey, Middleware, Next, OnLimitExceeded
 from ._window import check_bucket, check_options, entry, new_hits, retry_after, unix_ms
 
@@ -64,7 +66,7 @@ class RateLimiter:
         self._counter: CounterStorage[Any] | None = (
             self._storage if is_counter_storage(self._storage) else None
         )
-        self._locks = KeyLocks()
+        self._locks = KeyLocks(anyio.Event)
 
     @property
     def storage(self) -> KVStorage[Any]:

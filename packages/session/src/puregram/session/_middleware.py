@@ -8,7 +8,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import anyio
+
 from puregram.storage import (
+    KeyLocks,
     KVStorage,
     MemoryStorage,
     encode_value,
@@ -17,7 +20,6 @@ from puregram.storage import (
 )
 
 from ._errors import NoSessionError
-from ._locks import KeyLocks
 from ._nosession import NoSession
 from ._session import Clock, Session
 from ._ttl import TTL_KEY, read_meta
@@ -92,7 +94,7 @@ class SessionMiddleware:
         self._get_key = get_storage_key
         self._storage = storage
         self._clock = clock
-        self._locks = KeyLocks()
+        self._locks = KeyLocks(anyio.Event)
         # Resolved once: the hot path calls bound methods, never re-probes the store.
         self._read: Callable[[str], Awaitable[Any]]
         self._touch: Callable[[str], Awaitable[None]] | None

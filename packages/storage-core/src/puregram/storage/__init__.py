@@ -7,13 +7,15 @@ The map of the package:
 - ready stores: ``MemoryStorage`` (unbounded) and ``LruMemoryStorage`` (bounded);
 - ``enhance_storage``: versioned envelopes, migrations and per-entry expiry over any store;
 - for adapter authors: ``check_key``, ``encode_value``, ``decode_value``,
-  ``CorruptValueError``, and the conformance kit in ``puregram.storage.testing``.
+  ``CorruptValueError``, and the conformance kit in ``puregram.storage.testing``;
+- for plugin authors: ``KeyLocks``, per-key locks for read-modify-write cycles.
 """
 
 from .__about__ import __version__
 from ._codec import check_key, decode_value, encode_value
 from ._enhance import EnhancedStorage, Migration, enhance_storage
 from ._errors import CorruptValueError
+from ._locks import KeyLocks
 from ._lru import LruMemoryStorage
 from ._memory import MemoryStorage
 from ._protocols import (
@@ -35,6 +37,7 @@ __all__ = [
     "GetTouchStorage",
     "IterableStorage",
     "KVStorage",
+    "KeyLocks",
     "LruMemoryStorage",
     "MemoryStorage",
     "Migration",

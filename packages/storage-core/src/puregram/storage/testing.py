@@ -281,7 +281,7 @@ async def check_iteration(storage: Store) -> None:
     try:
         for key, value in expected.items():
             await storage.set(key, value)
-        seen = [key async for key in storage.keys()]  # noqa: SIM118 - not a dict
+        seen = [key async for key in storage.keys()]
         _expect(len(seen) == len(set(seen)), "keys() yielded a key more than once")
         mine = [key for key in seen if key.startswith(namespace)]
         _expect(sorted(mine) == sorted(expected), f"keys() yielded {len(mine)} of 25 keys")
@@ -294,7 +294,7 @@ async def check_iteration(storage: Store) -> None:
             _expect(value in values, f"values() misses {value!r}")
         gone = next(iter(expected))
         await storage.delete(gone)
-        left = [key async for key in storage.keys()]  # noqa: SIM118 - not a dict
+        left = [key async for key in storage.keys()]
         _expect(gone not in left, "keys() yields a deleted key")
     finally:
         for key in expected:

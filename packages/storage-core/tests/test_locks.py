@@ -1,14 +1,16 @@
+"""KeyLocks: one holder per key, first come first served, and no trace when unused."""
+
 import anyio
 import anyio.lowlevel
 import pytest
 
-from puregram.rate_limit._locks import KeyLocks
+from puregram.storage import KeyLocks
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_one_holder_per_key_and_the_table_empties() -> None:
-    locks = KeyLocks()
+    locks = KeyLocks(anyio.Event)
     order: list[str] = []
 
     async def use(name: str) -> None:
@@ -31,7 +33,7 @@ async def test_one_holder_per_key_and_the_table_empties() -> None:
 
 
 async def test_other_keys_do_not_wait() -> None:
-    locks = KeyLocks()
+    locks = KeyLocks(anyio.Event)
     await locks.acquire("a")
     with anyio.fail_after(1):
         await locks.acquire("b")
@@ -41,7 +43,7 @@ async def test_other_keys_do_not_wait() -> None:
 
 
 async def test_a_cancelled_waiter_leaves_no_trace() -> None:
-    locks = KeyLocks()
+    locks = KeyLocks(anyio.Event)
     await locks.acquire("k")
     caught: list[bool] = []
 
@@ -55,3 +57,32 @@ async def test_a_cancelled_waiter_leaves_no_trace() -> None:
     assert caught == [True]
     locks.release("k")
     assert len(locks) == 0
+
+
+async def test_waiters_are_served_in_arrival_order() -> None:
+    locks = KeyLocks(anyio.Event)
+    assert locks.try_acquire("k")
+    served: list[int] = []
+
+    async def waiter(n: int) -> None:
+        await locks.acquire("k")
+        served.append(n)
+        locks.release("k")
+
+    async with anyio.create_task_group() as tg:
+        for n in range(5):
+            tg.start_soon(waiter, n)
+            await anyio.wait_all_tasks_blocked()
+        assert not locks.try_acquire("k")  # held, with five in the queue
+        locks.release("k")
+    assert served == [0, 1, 2, 3, 4]
+    assert len(locks) == 0
+
+
+async def test_a_free_key_is_taken_without_yielding() -> None:
+    locks = KeyLocks(anyio.Event)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await locks.acquire("k")  # a checkpoint here would raise the cancellation
+    assert len(locks) == 1
+    locks.release("k")
