@@ -261,14 +261,19 @@ async def test_count_hit_reads_a_counter_written_with_set(client: Redis, prefix:
     assert (await store.count_hit("ended", 60_000))[0] == 1
 
 
-async def test_count_hit_on_a_non_counter_json_value_starts_a_window(
-    client: Redis, prefix: str
+@pytest.mark.parametrize(
+    "foreign",
+    [["not", "a", "counter"], {"hits": "1", "resetAt": 1}, {"hits": 1.5, "resetAt": 1}, None],
+)
+async def test_count_hit_never_overwrites_another_record(
+    client: Redis, prefix: str, foreign: Any
 ) -> None:
     store: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix)
-    await store.set("k", ["not", "a", "counter"])
-    hits, reset_at = await store.count_hit("k", 60_000)
-    assert hits == 1
-    assert await store.get("k") == {"hits": 1, "resetAt": reset_at}
+    await store.set("k", foreign)
+    with pytest.raises(ValueError, match="'k'"):
+        await store.count_hit("k", 60_000)
+    assert await store.get("k") == foreign
+    assert await client.pttl(prefix + "k") == -1
 
 
 async def test_count_hit_on_corrupt_value_raises_and_keeps_it(client: Redis, prefix: str) -> None:

@@ -2,18 +2,21 @@
 
 The script reads the entry, starts a new window when there is none or it has ended, adds
 the hit and writes ``{"hits": n, "resetAt": unix_ms}`` back with ``PX`` set to the time
-left in the window, all in one atomic step. It touches only ``KEYS[1]``, so it is
-cluster-safe. "Now" is the server's ``TIME``: every process counting on one key shares
-one clock, so a client whose clock is skewed can never end a window early for others.
+left in the window, all in one atomic step. A value that is not JSON, or JSON but not
+such an entry (another plugin's record), is left alone and reported with an error reply.
+It touches only ``KEYS[1]``, so it is cluster-safe. "Now" is the server's ``TIME``: every
+process counting on one key shares one clock, so a client whose clock is skewed can never
+end a window early for others.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-__all__ = ["CORRUPT_MARKER", "COUNT_HIT_LUA", "COUNT_HIT_SHA"]
+__all__ = ["CORRUPT_MARKER", "COUNT_HIT_LUA", "COUNT_HIT_SHA", "NOT_COUNTER_MARKER"]
 
 CORRUPT_MARKER = "PUREGRAM_CORRUPT"
+NOT_COUNTER_MARKER = "PUREGRAM_NOT_COUNTER"
 
 COUNT_HIT_LUA = """
 if redis.replicate_commands then redis.replicate_commands() end
@@ -28,11 +31,12 @@ if raw then
   if not ok then
     return redis.error_reply('PUREGRAM_CORRUPT ' .. tostring(entry))
   end
-  if type(entry) == 'table' and type(entry.hits) == 'number'
-      and type(entry.resetAt) == 'number' then
-    hits = entry.hits
-    reset_at = entry.resetAt
+  if type(entry) ~= 'table' or type(entry.hits) ~= 'number'
+      or entry.hits ~= math.floor(entry.hits) or type(entry.resetAt) ~= 'number' then
+    return redis.error_reply('PUREGRAM_NOT_COUNTER')
   end
+  hits = entry.hits
+  reset_at = entry.resetAt
 end
 if reset_at <= now then
   hits = 0

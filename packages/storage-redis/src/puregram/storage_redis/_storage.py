@@ -10,7 +10,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from puregram.storage import CorruptValueError, check_key, decode_value, encode_value
 
-from ._counter import CORRUPT_MARKER, COUNT_HIT_LUA, COUNT_HIT_SHA
+from ._counter import CORRUPT_MARKER, COUNT_HIT_LUA, COUNT_HIT_SHA, NOT_COUNTER_MARKER
 from ._scan import Once, escape_glob, fetch_values, scan_batches
 
 if TYPE_CHECKING:
@@ -149,10 +149,11 @@ class RedisStorage(Generic[V]):
 
         One ``EVALSHA`` of a Lua script (plus one ``EVAL`` the first time a server sees
         it) that stores ``{"hits": n, "resetAt": unix_ms}`` with ``PX`` until the
-        window ends. Time is the Redis server's clock. An entry that is JSON but not a
-        counter starts a new window; one that is not JSON raises ``CorruptValueError``
-        and is left as it was. ``window_ms`` must be an ``int`` (``TypeError``) of at
-        least 1 (``ValueError``), checked before anything is sent.
+        window ends. Time is the Redis server's clock. A value at ``key`` that is not
+        such a counter (another plugin's record) raises ``ValueError`` naming the key,
+        one that is not JSON ``CorruptValueError``; either is left as it was.
+        ``window_ms`` must be an ``int`` (``TypeError``) of at least 1 (``ValueError``),
+        checked before anything is sent.
         """
         name = self._prefix + check_key(key)
         if isinstance(window_ms, bool) or not isinstance(window_ms, int):
@@ -171,6 +172,11 @@ class RedisStorage(Generic[V]):
             if CORRUPT_MARKER in message:
                 reason = message.split(CORRUPT_MARKER, 1)[1].strip()
                 raise CorruptValueError(key, reason) from None
+            if NOT_COUNTER_MARKER in message:
+                raise ValueError(
+                    f"count_hit: key {key!r:.80} holds a value that is not a rate-limit "
+                    'counter {"hits": int, "resetAt": unix_ms}; it was left as it was'
+                ) from None
             raise
         return int(hits), int(reset_at)
 
