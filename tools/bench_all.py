@@ -2,15 +2,17 @@
 
     hatch run bench:all                       # everything, writes docs/benchmarks.md
     hatch run bench:all --only session        # one section, printed to stdout
-    hatch run bench:all --full --output /tmp/bench.md
+    hatch run bench:all --quick --output /tmp/bench.md
 
 Each benchmark runs as its own subprocess with this interpreter, from the repository
-root, with ``--quick`` when the script takes it (``--full`` drops it) and the Redis URL of
-one server shared by all (``PUREGRAM_REDIS_URL`` in the environment, and ``--redis-url``
-or ``--url`` for scripts that take one). The server is started through
-``tools/redis_harness.py`` unless ``--redis-url`` or ``PUREGRAM_REDIS_URL`` names one, and it is flushed between
-sections when this script started it. A script that is missing, fails or times out
-becomes a section that says so, with the end of its error output; the others still run.
+root, at the script's own default size (about three minutes in all on two cores; with
+``--quick``, passed on to the scripts that take it, about two). One Redis server serves
+them all: its URL goes in ``PUREGRAM_REDIS_URL`` and, to scripts that take one, as
+``--redis-url`` or ``--url``. It is started through ``tools/redis_harness.py`` unless
+``--redis-url`` or ``PUREGRAM_REDIS_URL`` names one, and flushed between sections when
+this script started it. A script that is missing, fails or times out becomes a section
+that says so, with the end of its error output; the others still run, and the exit
+status is 1.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Section:
     title: str
     script: str
     about: str
-    # The comparison is the page's headline and takes under a minute: never --quick.
+    # The comparison is the page's headline and takes about a minute: never --quick.
     quick: bool = True
 
 
@@ -177,11 +179,11 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(kept)
 
 
-def run_section(section: Section, *, full: bool, redis_url: str | None, timeout: float) -> Outcome:
+def run_section(section: Section, *, quick: bool, redis_url: str | None, timeout: float) -> Outcome:
     script = ROOT / section.script
     if not script.is_file():
         return Outcome(section, False, 0.0, f"missing: `{section.script}` does not exist.", "")
-    args = _arguments_for(script, quick=section.quick and not full, redis_url=redis_url)
+    args = _arguments_for(script, quick=section.quick and quick, redis_url=redis_url)
     shown = ["URL" if arg == redis_url else arg for arg in args]
     command = " ".join(["python", section.script, *shown])
     env = dict(os.environ)
@@ -444,7 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ", or stdout with --only",
     )
     parser.add_argument(
-        "--full", action="store_true", help="do not pass --quick to the package benchmarks"
+        "--quick",
+        action="store_true",
+        help="pass --quick to the package benchmarks that take it (noisier numbers)",
     )
     parser.add_argument(
         "--redis-url",
@@ -468,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if owned and url:
                 _flush(url)
             outcomes.append(
-                run_section(section, full=args.full, redis_url=url, timeout=args.timeout)
+                run_section(section, quick=args.quick, redis_url=url, timeout=args.timeout)
             )
     page = render(
         outcomes,
