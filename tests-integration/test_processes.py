@@ -94,6 +94,9 @@ def finish(child: subprocess.Popen[str], timeout: float = 60) -> str:
     finally:
         child.kill()
         child.wait()
+        for pipe in (child.stdin, child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
     assert child.returncode == 0, err
     return out
 
@@ -106,6 +109,9 @@ def children() -> Iterator[list[subprocess.Popen[str]]]:
     for child in started:
         child.kill()
         child.wait()
+        for pipe in (child.stdin, child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 # -- a bot stops, a new one carries on ----------------------------------------------------
@@ -149,8 +155,10 @@ def test_a_killed_sqlite_bot_loses_no_acknowledged_update(
         assert line, f"the bot died early: {child.stderr and child.stderr.read()}"
         lines.append(line)
     os.kill(child.pid, signal.SIGKILL)
-    rest, _ = child.communicate(timeout=30)  # acknowledged before the kill, still in the pipe
-    lines += rest.splitlines(keepends=True)
+    child.wait(timeout=30)
+    # Lines acknowledged before the kill, still in the pipe or already in the reader's
+    # buffer: read through child.stdout (communicate() would skip that buffer).
+    lines += child.stdout.read().splitlines(keepends=True)
     assert child.returncode == -signal.SIGKILL
 
     acknowledged: dict[int, int] = {}

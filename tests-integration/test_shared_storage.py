@@ -61,11 +61,11 @@ async def test_session_and_rate_limit_share_one_store(
 
         started = unix_ms()
         for _ in range(UPDATES):
-            for user in range(1, USERS + 1):
-                await handle(user)
+            for sender in range(1, USERS + 1):
+                await handle(sender)
         finished = unix_ms()
 
-        users = [str(user) for user in range(1, USERS + 1)]
+        users = [str(sender) for sender in range(1, USERS + 1)]
         expected_keys = {*users, *(f"default:{u}" for u in users), *(f"report:{u}" for u in users)}
         assert await case.raw_keys() == expected_keys
         for user in users:
