@@ -9,7 +9,6 @@ on the same port and folder, and it reloads the file. asyncio only (redis-py).
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
@@ -128,7 +127,8 @@ async def test_a_crash_under_load_loses_no_acknowledged_update(
     client: Redis, durable_server: RedisServer
 ) -> None:
     """Five workers, one per user, update without pause while the server is SIGKILLed
-    mid-stream and started again 0.3 s later.
+    mid-stream and started again 0.3 s later; each goes on until 20 of its updates
+    went through after the restart.
 
     Asserted per user: acknowledged <= stored <= acknowledged + failed-while-writing.
     The lower bound is the durability promise. The upper one is as tight as a client
@@ -139,10 +139,10 @@ async def test_a_crash_under_load_loses_no_acknowledged_update(
     ledger = Ledger()
     restarted = anyio.Event()
     acked_after_restart = Counter[int]()
-    stop_at = time.monotonic() + 1.5
 
     async def worker(user: int) -> None:
-        while time.monotonic() < stop_at:
+        # Until 20 updates went through after the restart, however long that takes.
+        while acked_after_restart[user] < 20:
             if await ledger.update(middleware, user):
                 if restarted.is_set():
                     acked_after_restart[user] += 1
@@ -156,10 +156,11 @@ async def test_a_crash_under_load_loses_no_acknowledged_update(
         await anyio.to_thread.run_sync(durable_server.start)
         restarted.set()
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(crash)
-        for user in USERS:
-            group.start_soon(worker, user)
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(crash)
+            for user in USERS:
+                group.start_soon(worker, user)
 
     stored = await stored_counters(client, "busy:")
     print(
@@ -170,7 +171,6 @@ async def test_a_crash_under_load_loses_no_acknowledged_update(
         "the crash went unnoticed"
     )
     for user in USERS:
-        assert acked_after_restart[user] > 0, f"user {user}: no update after the restart"
         assert ledger.acked[user] <= stored[user], f"user {user}: acknowledged updates lost"
         assert stored[user] <= ledger.acked[user] + ledger.failed_writing[user], (
             f"user {user}: more updates stored than were ever sent"
