@@ -91,6 +91,7 @@ def test_every_acknowledged_write_survives_sigkill(
         # Keys printed before the kill are still in the pipe, or already in the text
         # reader's buffer, which communicate() would skip: read through the same reader.
         rest = child.stdout.read()
+        child.communicate(timeout=30)  # reaps the child and closes its pipes
     finally:
         child.kill()
         child.wait()
