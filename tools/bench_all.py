@@ -218,7 +218,11 @@ def run_section(section: Section, *, quick: bool, redis_url: str | None, timeout
         return Outcome(section, False, seconds, body, command)
     if not done.stdout.strip():
         return Outcome(section, False, seconds, "missing: the script printed nothing.", command)
-    return Outcome(section, True, seconds, shift_headings(done.stdout.strip(), 3), command)
+    body = done.stdout.strip()
+    if redis_url:
+        # The port is new on every run: keep it out of the page so reruns diff cleanly.
+        body = body.replace(redis_url, re.sub(r":\d+(?=/|$)", ":PORT", redis_url))
+    return Outcome(section, True, seconds, shift_headings(body, 3), command)
 
 
 # --- the machine ------------------------------------------------------------------------
