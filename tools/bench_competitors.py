@@ -521,7 +521,7 @@ def render_group(title: str, rows: list[Row], *, ops: int, keys: int, rounds: in
     lines = [
         f"### {title}",
         "",
-        f"{ops:,} operations per cell over {keys:,} keys, best of {rounds} rounds. "
+        f"{ops:,} operations per cell over {min(ops, keys):,} keys, best of {rounds} rounds. "
         f"{TIMES} ours: µs of that store divided by µs of ours in the same run "
         "(above 1 means slower).",
         "",
