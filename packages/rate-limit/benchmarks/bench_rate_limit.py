@@ -104,12 +104,12 @@ def memory_rows(n: int) -> list[Row]:
 
 def sqlite_rows(n: int, folder: Path) -> list[Row]:
     try:
-        from puregram.storage_sqlite import SqliteStorage
+        from puregram.storage_sqlite import SqliteStorage, connect
     except ImportError:
         print("SQLite: puregram-storage-sqlite not installed, skipped", file=sys.stderr)
         return []
-    raw = sqlite3.connect(folder / "floor.db", isolation_level=None)
-    raw.execute("PRAGMA journal_mode=WAL")
+    # Both sides on the settings a bot uses: WAL, synchronous=NORMAL, autocommit.
+    raw = connect(folder / "floor.db")
     raw.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER)")
     # The counter as one statement: a live window gets +1, an ended or missing one restarts.
     upsert = (
@@ -128,13 +128,9 @@ def sqlite_rows(n: int, folder: Path) -> list[Row]:
         execute = raw.execute
         for i in range(n):
             now = now_ms()
-            execute("BEGIN")
-            execute(upsert, (f"default:{i & 1023}", now + WINDOW_S * 1000, now)).fetchone()
-            execute("COMMIT")
+            execute(upsert, (f"default:{i & 1023}", now + WINDOW_S * 1000, now)).fetchall()
 
-    db = sqlite3.connect(folder / "limiter.db")
-    db.execute("PRAGMA journal_mode=WAL")
-    limiter = rate_limit(storage=SqliteStorage(db=db))
+    limiter = rate_limit(storage=SqliteStorage(db=connect(folder / "limiter.db")))
 
     async def hit(n: int) -> None:
         h = limiter.hit
