@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -249,18 +249,9 @@ class SqliteStorage(Generic[V]):
         pagination, never OFFSET): memory stays bounded whatever the table holds.
         Each page is read fresh, so a key written or deleted during the walk may or may
         not be seen; no key is yielded twice."""
-        if self._pending_start:
-            self._start_sweeper()
-        sql = self._sql.first_keys
-        after = ""
-        while True:
-            rows = self._run_page(sql, (after, self._clock(), _PAGE))
+        for rows in self._pages(self._sql.first_keys, self._sql.next_keys):
             for (key,) in rows:
                 yield key
-            if len(rows) < _PAGE:
-                return
-            after = rows[-1][0]
-            sql = self._sql.next_keys
 
     async def values(self) -> AsyncIterator[V]:
         """Yield the value of every live key, paged like ``keys``."""
@@ -270,19 +261,24 @@ class SqliteStorage(Generic[V]):
     async def entries(self) -> AsyncIterator[tuple[str, V]]:
         """Yield ``(key, value)`` for every live key, paged like ``keys``. Raises
         ``CorruptValueError`` naming the key at a row that is not JSON."""
-        if self._pending_start:
-            self._start_sweeper()
-        sql = self._sql.first_entries
-        after = ""
-        while True:
-            rows = self._run_page(sql, (after, self._clock(), _PAGE))
+        for rows in self._pages(self._sql.first_entries, self._sql.next_entries):
             for key, raw in rows:
                 value: V = decode_value(key, raw)
                 yield key, value
+
+    def _pages(self, first: str, following: str) -> Iterator[list[Any]]:
+        """Pages of live rows in key order: ``first`` from the start, then ``following``
+        after the last key seen, until a page comes back short. A plain generator: each
+        page is one synchronous statement, and it leaves nothing to close if abandoned."""
+        if self._pending_start:
+            self._start_sweeper()
+        sql, after = first, ""
+        while True:
+            rows = self._run_page(sql, (after, self._clock(), _PAGE))
+            yield rows
             if len(rows) < _PAGE:
                 return
-            after = rows[-1][0]
-            sql = self._sql.next_entries
+            sql, after = following, rows[-1][0]
 
     # -- expiry and lifetime ------------------------------------------------------------
 
