@@ -45,7 +45,7 @@ class LruMemoryStorage(DictStore[V]):
     # The hot paths test membership with ``in`` (an opcode, no method call) before
     # ``move_to_end``: cheaper than ``get(key, MISSING)`` on a hit and on a miss alike.
     async def get(self, key: str) -> V | None:
-        if not isinstance(key, str):
+        if key.__class__ is not str and not isinstance(key, str):
             reject_key(key)
         data = self._data
         if key in data:
@@ -54,7 +54,7 @@ class LruMemoryStorage(DictStore[V]):
         return None
 
     async def set(self, key: str, value: V) -> None:
-        if not isinstance(key, str):
+        if key.__class__ is not str and not isinstance(key, str):
             reject_key(key)
         data = self._data
         if key in data:

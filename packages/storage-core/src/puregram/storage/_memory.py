@@ -38,11 +38,11 @@ class MemoryStorage(DictStore[V]):
         return f"{type(self).__name__}(size={len(self._data)})"
 
     async def get(self, key: str) -> V | None:
-        if not isinstance(key, str):
+        if key.__class__ is not str and not isinstance(key, str):
             reject_key(key)
         return self._data.get(key)
 
     async def set(self, key: str, value: V) -> None:
-        if not isinstance(key, str):
+        if key.__class__ is not str and not isinstance(key, str):
             reject_key(key)
         self._data[key] = value
