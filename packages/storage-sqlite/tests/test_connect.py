@@ -73,7 +73,10 @@ def test_an_old_sqlite_is_refused_clearly(tmp_path: Path) -> None:
     demand beside the one Python links."""
 
     class OldSqlite:
+        """A connection that is its own cursor, as DB-API shapes them."""
+
         in_transaction = False
+        rowcount = -1  # DB-API: -1 for a SELECT
 
         def execute(self, sql: str, parameters: object = ()) -> object:
             assert sql == "SELECT sqlite_version()"

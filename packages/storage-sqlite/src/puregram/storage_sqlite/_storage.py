@@ -274,7 +274,7 @@ class SqliteStorage(Generic[V]):
             self._start_sweeper()
         sql, after = first, ""
         while True:
-            rows = self._run_page(sql, (after, self._clock(), _PAGE))
+            rows, _ = self._run(sql, (after, self._clock(), _PAGE), None)
             yield rows
             if len(rows) < _PAGE:
                 return
@@ -325,49 +325,33 @@ class SqliteStorage(Generic[V]):
         if self._sweeper is not None and not self._closed:
             self._sweeper.start()
 
-    def _run_one(self, sql: str, params: tuple[Any, ...], key: str | None) -> Any:
-        """Run one statement, commit if the driver began a transaction, return its only
-        row or ``None``. ``fetchall``, not ``fetchone``: stepping to the end resets the
-        statement, and some drivers (pysqlite3) leave it active after ``fetchone``, which
-        keeps a read open and, in autocommit mode, holds back the commit of later writes."""
+    def _run(self, sql: str, params: tuple[Any, ...], key: str | None) -> tuple[list[Any], int]:
+        """Run one statement to its end, commit if the driver began a transaction, and
+        return its rows and its rowcount. ``fetchall``, not ``fetchone``: stepping to the
+        end resets the statement, and some drivers (pysqlite3) leave it active after
+        ``fetchone``, which keeps a read open and, in autocommit mode, holds back the
+        commit of later writes. On failure, rolls back and raises (see ``_abort``)."""
         db = self._db
         if db.in_transaction:
             self._check_transaction()
         try:
-            rows = db.execute(sql, params).fetchall()
+            cursor = db.execute(sql, params)
+            rows: list[Any] = cursor.fetchall()
             if db.in_transaction:
                 db.commit()
         except BaseException as exc:
             self._abort(exc, key)
             raise
+        return rows, cursor.rowcount
+
+    def _run_one(self, sql: str, params: tuple[Any, ...], key: str | None) -> Any:
+        """``_run``, returning its only row or ``None``."""
+        rows, _ = self._run(sql, params, key)
         return rows[0] if rows else None
 
     def _run_change(self, sql: str, params: tuple[Any, ...], key: str | None) -> int:
-        """Run one statement that returns no rows, commit, return how many rows changed."""
-        db = self._db
-        if db.in_transaction:
-            self._check_transaction()
-        try:
-            changed: int = db.execute(sql, params).rowcount
-            if db.in_transaction:
-                db.commit()
-        except BaseException as exc:
-            self._abort(exc, key)
-            raise
-        return changed
-
-    def _run_page(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        db = self._db
-        if db.in_transaction:
-            self._check_transaction()
-        try:
-            rows: list[Any] = db.execute(sql, params).fetchall()
-            if db.in_transaction:
-                db.commit()
-        except BaseException as exc:
-            self._abort(exc, None)
-            raise
-        return rows
+        """``_run`` for a statement that returns no rows: how many rows it changed."""
+        return self._run(sql, params, key)[1]
 
     def _check_transaction(self) -> None:
         # With autocommit=False (Python 3.12+) the driver keeps a transaction open at all
