@@ -28,6 +28,7 @@ from _integration import (
 )
 
 from puregram.session import session
+from tools.children import release_together
 
 BOT = str(Path(__file__).with_name("_bot.py"))
 
@@ -194,13 +195,7 @@ def test_four_processes_on_one_user_lose_updates_across_processes(
     for worker in range(WORKERS):
         engine = engines[worker % len(engines)]
         children.append(spawn(backend, "hammer", "1", str(PER_WORKER), "4", engine=engine))
-    for child in children:
-        assert child.stdout is not None
-        assert child.stdout.readline() == "ready\n", child.stderr and child.stderr.read()
-    for child in children:  # release them together
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
+    release_together(children)
     outputs = [finish(child) for child in children]
     assert outputs == [f"done {PER_WORKER}\n"] * WORKERS
 

@@ -13,6 +13,8 @@ from types import ModuleType
 
 import pytest
 
+from tools.children import release_together
+
 CHILD = str(Path(__file__).with_name("_child.py"))
 WORKERS = 4
 KEYS = 500
@@ -41,13 +43,7 @@ def test_four_processes_lose_no_write_and_never_see_locked(
         for worker in range(WORKERS)
     ]
     try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline() == "ready\n", child.stderr and child.stderr.read()
-        for child in children:  # release them together
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
+        release_together(children)
         results = [child.communicate(timeout=60) for child in children]
     finally:
         for child in children:
