@@ -90,14 +90,7 @@ class RedisStorage(Generic[V]):
         Raises ``CorruptValueError`` naming the key when the stored text is not JSON (or,
         with ``decode_responses=True``, not UTF-8).
         """
-        name = self._prefix + check_key(key)
-        try:
-            raw = await self._run("GET", name)
-        except UnicodeDecodeError as exc:  # decode_responses=True and bytes that are not UTF-8
-            raise CorruptValueError(key, str(exc)) from exc
-        if raw is None:
-            return None
-        return cast(V, decode_value(key, raw))
+        return await self._read(key, "GET", self._prefix + check_key(key))
 
     async def set(self, key: str, value: V) -> None:
         """Store ``value`` as JSON. One ``SET``, with ``PX ttl_ms`` when the store has a ttl.
@@ -133,12 +126,15 @@ class RedisStorage(Generic[V]):
         """``get`` and ``touch`` in one command: ``GETEX key PX ttl_ms``, or a plain ``GET``
         without a ttl. A missing key stays missing. Raises like ``get``."""
         name = self._prefix + check_key(key)
+        if self._ttl_ms is None:
+            return await self._read(key, "GET", name)
+        return await self._read(key, "GETEX", name, "PX", self._ttl_ms)
+
+    async def _read(self, key: str, *command: Any) -> V | None:
+        """Send one reading ``command`` and decode its reply for ``key``."""
         try:
-            if self._ttl_ms is None:
-                raw = await self._run("GET", name)
-            else:
-                raw = await self._run("GETEX", name, "PX", self._ttl_ms)
-        except UnicodeDecodeError as exc:  # see get
+            raw = await self._run(*command)
+        except UnicodeDecodeError as exc:  # decode_responses=True and bytes that are not UTF-8
             raise CorruptValueError(key, str(exc)) from exc
         if raw is None:
             return None
