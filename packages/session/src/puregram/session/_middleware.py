@@ -207,8 +207,7 @@ class SessionMiddleware:
             start = await start
         if not isinstance(start, Mapping):
             raise TypeError(f"initial must return a mapping, got {type(start).__name__}")
-        for name, value in start.items():
-            current[name] = value
+        current.update(start)  # through __setitem__: ttl() values and key checks apply
         if current._data:
             # Copy, so that a handler never mutates a mapping ``initial`` keeps around.
             object.__setattr__(current, "_data", _decode(_encode(key, current._data)))
@@ -226,8 +225,7 @@ class SessionMiddleware:
             )
         if isinstance(assigned, Session):
             return assigned
-        for name, value in assigned.items():
-            current[name] = value
+        current.update(assigned)
         return current
 
 
