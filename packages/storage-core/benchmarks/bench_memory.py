@@ -11,13 +11,17 @@ Stores, each behind the same ``async def get/set`` shape:
 - ``MemoryStorage``;
 - ``LruMemoryStorage(max=KEYS)``;
 - ``cachetools.LRUCache(maxsize=KEYS)`` behind the same two ``async def`` methods (skipped
-  when cachetools is not installed).
+  when cachetools is not installed);
+- two references that are not stores, to show what exact LRU order costs in CPython:
+  the ``OrderedDict`` recipe with nothing else (no key check), and the same recipe that
+  finds a missing key through ``KeyError`` instead of ``in`` (cheaper hits, dearer misses).
 
-Operations: ``get`` of a present key (the LRU stores bump it), ``set`` of a present key
-(an overwrite), and, for the two LRU stores, ``set`` of a new key when full (one eviction
-each). Each store is driven from one coroutine loop inside one ``asyncio.run``, many
-operations per round; stores are interleaved round by round so that machine noise hits
-all alike, and the best (min) round counts. Nothing is asserted: the table is for reading.
+Operations: ``get`` of a present key (the LRU stores bump it), ``get`` of a missing key,
+``set`` of a present key (an overwrite), and, for the LRU stores, ``set`` of a new key
+when full (one eviction each). Each store is driven from one coroutine loop inside one
+``asyncio.run``, many operations per round; stores are interleaved round by round so that
+machine noise hits all alike, and the best (min) round counts. Nothing is asserted: the
+table is for reading.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import gc
 import platform
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,10 +69,58 @@ class CachetoolsLru:
         self._cache[key] = value
 
 
+class OrderedDictLru:
+    """Reference: the least an exact O(1) LRU does in CPython, no key check."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._data: OrderedDict[str, Any] = OrderedDict()
+        self._max = maxsize
+
+    async def get(self, key: str) -> Any:
+        data = self._data
+        if key in data:
+            data.move_to_end(key)
+            return data[key]
+        return None
+
+    async def set(self, key: str, value: Any) -> None:
+        data = self._data
+        if key in data:
+            data.move_to_end(key)
+            data[key] = value
+        else:
+            data[key] = value
+            if len(data) > self._max:
+                data.popitem(last=False)
+
+
+class OrderedDictLruKeyError(OrderedDictLru):
+    """Reference: the recipe again, but a miss is found by ``move_to_end`` raising."""
+
+    async def get(self, key: str) -> Any:
+        data = self._data
+        try:
+            data.move_to_end(key)
+        except KeyError:
+            return None
+        return data[key]
+
+    async def set(self, key: str, value: Any) -> None:
+        data = self._data
+        try:
+            data.move_to_end(key)
+        except KeyError:
+            data[key] = value
+            if len(data) > self._max:
+                data.popitem(last=False)
+        else:
+            data[key] = value
+
+
 Op = Callable[[int], Awaitable[int]]
 
 
-def _ops(store: Any, keys: list[str], fresh: list[str]) -> dict[str, Op]:
+def _ops(store: Any, keys: list[str], fresh: list[str], missing: list[str]) -> dict[str, Op]:
     """Each op runs ``n`` operations and returns how many it ran."""
     get = store.get
     set_ = store.set
@@ -77,6 +130,13 @@ def _ops(store: Any, keys: list[str], fresh: list[str]) -> dict[str, Op]:
         reps = n // cycle
         for _ in range(reps):
             for key in keys:
+                await get(key)
+        return reps * cycle
+
+    async def get_miss(n: int) -> int:
+        reps = n // cycle
+        for _ in range(reps):
+            for key in missing:
                 await get(key)
         return reps * cycle
 
@@ -96,12 +156,13 @@ def _ops(store: Any, keys: list[str], fresh: list[str]) -> dict[str, Op]:
                 await set_(key, 1)
         return reps * len(fresh)
 
-    return {"get": get_hit, "set": set_overwrite, "set+evict": set_evict}
+    return {"get": get_hit, "get miss": get_miss, "set": set_overwrite, "set+evict": set_evict}
 
 
 async def _measure(rounds: int, ops: int) -> tuple[list[str], dict[str, dict[str, float]]]:
     keys = [f"user:{i}" for i in range(KEYS)]
     fresh = [f"new:{i}" for i in range(KEYS)] + keys
+    missing = [f"nobody:{i}" for i in range(KEYS)]
     stores: dict[str, Any] = {
         "dict behind async def (floor)": DictFloor(),
         "MemoryStorage": MemoryStorage(),
@@ -111,12 +172,14 @@ async def _measure(rounds: int, ops: int) -> tuple[list[str], dict[str, dict[str
         stores["cachetools.LRUCache behind async def"] = CachetoolsLru(KEYS)
     except ImportError:
         print("cachetools not installed: its row is skipped", file=sys.stderr)
+    stores["reference: OrderedDict LRU, no key check"] = OrderedDictLru(KEYS)
+    stores["reference: OrderedDict LRU, misses by KeyError"] = OrderedDictLruKeyError(KEYS)
     lru_names = {name for name in stores if "LRU" in name or "Lru" in name}
     plans: list[tuple[str, str, Op]] = []
     for name, store in stores.items():
         for key in keys:
             await store.set(key, 0)
-        for op_name, op in _ops(store, keys, fresh).items():
+        for op_name, op in _ops(store, keys, fresh, missing).items():
             if op_name != "set+evict" or name in lru_names:
                 plans.append((name, op_name, op))
     best: dict[str, dict[str, float]] = {name: {} for name in stores}
@@ -138,15 +201,16 @@ async def _measure(rounds: int, ops: int) -> tuple[list[str], dict[str, dict[str
 def _table(names: list[str], best: dict[str, dict[str, float]]) -> str:
     floor = best[names[0]]
     lines = [
-        "| store | get µs | get x floor | set µs | set x floor | set+evict µs |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| store | get µs | get x floor | get miss µs | set µs | set x floor | set+evict µs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name in names:
         row = best[name]
         evict = f"{row['set+evict']:.3f}" if "set+evict" in row else "n/a"
         lines.append(
             f"| {name} | {row['get']:.3f} | {row['get'] / floor['get']:.2f}x "
-            f"| {row['set']:.3f} | {row['set'] / floor['set']:.2f}x | {evict} |"
+            f"| {row['get miss']:.3f} | {row['set']:.3f} | {row['set'] / floor['set']:.2f}x "
+            f"| {evict} |"
         )
     return "\n".join(lines)
 
