@@ -121,42 +121,40 @@ Op = Callable[[int], Awaitable[int]]
 
 
 def _ops(store: Any, keys: list[str], fresh: list[str], missing: list[str]) -> dict[str, Op]:
-    """Each op runs ``n`` operations and returns how many it ran."""
+    """Each op runs ``n`` operations and returns how many it ran.
+
+    ``fresh`` alternates two disjoint key sets of ``KEYS`` each: every set of it adds a key
+    to a full store, so every set evicts one.
+    """
     get = store.get
     set_ = store.set
-    cycle = len(keys)
 
-    async def get_hit(n: int) -> int:
-        reps = n // cycle
-        for _ in range(reps):
-            for key in keys:
-                await get(key)
-        return reps * cycle
+    def gets(over: list[str]) -> Op:
+        async def run(n: int) -> int:
+            reps = n // len(over)
+            for _ in range(reps):
+                for key in over:
+                    await get(key)
+            return reps * len(over)
 
-    async def get_miss(n: int) -> int:
-        reps = n // cycle
-        for _ in range(reps):
-            for key in missing:
-                await get(key)
-        return reps * cycle
+        return run
 
-    async def set_overwrite(n: int) -> int:
-        reps = n // cycle
-        for _ in range(reps):
-            for key in keys:
-                await set_(key, 1)
-        return reps * cycle
+    def sets(over: list[str]) -> Op:
+        async def run(n: int) -> int:
+            reps = n // len(over)
+            for _ in range(reps):
+                for key in over:
+                    await set_(key, 1)
+            return reps * len(over)
 
-    async def set_evict(n: int) -> int:
-        # Alternates two disjoint key sets of KEYS each: every set adds a key to a full
-        # store, so every set evicts one.
-        reps = n // len(fresh)
-        for _ in range(reps):
-            for key in fresh:
-                await set_(key, 1)
-        return reps * len(fresh)
+        return run
 
-    return {"get": get_hit, "get miss": get_miss, "set": set_overwrite, "set+evict": set_evict}
+    return {
+        "get": gets(keys),
+        "get miss": gets(missing),
+        "set": sets(keys),
+        "set+evict": sets(fresh),
+    }
 
 
 async def _measure(rounds: int, ops: int) -> tuple[list[str], dict[str, dict[str, float]]]:
