@@ -43,6 +43,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -277,36 +278,33 @@ async def _open_aiocache_redis(url: str) -> Opened:
 
 
 def _redis_candidates(url: str) -> list[Candidate]:
-    def bind(opener: Callable[[str], Awaitable[Opened]]) -> Callable[[], Awaitable[Opened]]:
-        return lambda: opener(url)
-
     return [
         Candidate(
             "puregram RedisStorage",
             "GET / SET of JSON text",
-            bind(_open_ours_redis),
+            partial(_open_ours_redis, url),
             ours=True,
         ),
         Candidate(
             f"aiogram RedisStorage ({_version('aiogram')})",
             "GET / SET of JSON text on a StorageKey",
-            bind(_open_aiogram_redis),
+            partial(_open_aiogram_redis, url),
         ),
         Candidate(
             f"py-key-value-aio RedisStore ({_version('py-key-value-aio')})",
             "GET / SET of a JSON envelope with timestamps",
-            bind(_open_kv_redis),
+            partial(_open_kv_redis, url),
         ),
         Candidate(
             f"aiocache RedisCache ({_version('aiocache')}, JSON serializer)",
             "GET / SET of JSON text; the default timeout (5 s) runs each call through "
             "asyncio.wait_for",
-            bind(_open_aiocache_redis),
+            partial(_open_aiocache_redis, url),
         ),
         Candidate(
             "floor: redis-py GET / SET + json",
             "one command and json.loads / json.dumps",
-            bind(_open_redis_floor),
+            partial(_open_redis_floor, url),
             floor=True,
         ),
     ]
@@ -394,31 +392,28 @@ async def _open_kv_disk(folder: Path) -> Opened:
 
 
 def _sqlite_candidates(folder: Path) -> list[Candidate]:
-    def bind(opener: Callable[[Path], Awaitable[Opened]]) -> Callable[[], Awaitable[Opened]]:
-        return lambda: opener(folder)
-
     return [
         Candidate(
             "puregram SqliteStorage",
             "one statement per call on the event loop thread, committed",
-            bind(_open_ours_sqlite),
+            partial(_open_ours_sqlite, folder),
             ours=True,
         ),
         Candidate(
             f"py-key-value-aio DiskStore ({_version('py-key-value-aio')}, "
             f"diskcache {_version('diskcache')})",
             "diskcache (SQLite, WAL, synchronous=NORMAL); blocking calls on the event loop",
-            bind(_open_kv_disk),
+            partial(_open_kv_disk, folder),
         ),
         Candidate(
             "to_thread SQLite (aiosqlite-style)",
             "same statements as the floor, each on one worker thread",
-            bind(_open_thread_sqlite),
+            partial(_open_thread_sqlite, folder),
         ),
         Candidate(
             "floor: sqlite3 statement, autocommit",
             "WAL, synchronous=NORMAL; one statement and json",
-            bind(_open_sqlite_floor),
+            partial(_open_sqlite_floor, folder),
             floor=True,
         ),
     ]
