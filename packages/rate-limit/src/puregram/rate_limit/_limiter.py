@@ -160,9 +160,7 @@ class RateLimiter:
         retry_after)`` runs (this call's callback, else the limiter's, else nothing).
         Options are checked now, not on the first update.
         """
-        window_ms = check_options(limit, window)
-        check_bucket(bucket)
-        callback = self._callback(on_limit_exceeded)
+        window_ms, callback = self._gate_options(limit, window, bucket, on_limit_exceeded)
         check = self._check
 
         async def rate_limit_middleware(context: Any, next: Next) -> None:  # noqa: A002
@@ -184,9 +182,7 @@ class RateLimiter:
     ) -> Filter:
         """``async def f(context) -> bool``: ``True`` within budget; over it ``False``,
         after running the callback as :meth:`middleware` does. Options are checked now."""
-        window_ms = check_options(limit, window)
-        check_bucket(bucket)
-        callback = self._callback(on_limit_exceeded)
+        window_ms, callback = self._gate_options(limit, window, bucket, on_limit_exceeded)
         check = self._check
 
         async def rate_limit_filter(context: Any) -> bool:
@@ -199,15 +195,25 @@ class RateLimiter:
 
         return rate_limit_filter
 
-    def _callback(self, on_limit_exceeded: OnLimitExceeded | None) -> OnLimitExceeded | None:
+    def _gate_options(
+        self,
+        limit: int,
+        window: float,
+        bucket: str | None,
+        on_limit_exceeded: OnLimitExceeded | None,
+    ) -> tuple[int, OnLimitExceeded | None]:
+        """Check a middleware's or filter's options once, when it is built: the window in
+        ms, and the callback to run over budget (this call's, else the limiter's)."""
+        window_ms = check_options(limit, window)
+        check_bucket(bucket)
         if on_limit_exceeded is None:
-            return self._on_limit_exceeded
+            return window_ms, self._on_limit_exceeded
         if not callable(on_limit_exceeded):
             raise TypeError(
                 "rate limit option 'on_limit_exceeded' must be callable, "
                 f"got {type(on_limit_exceeded).__name__}"
             )
-        return on_limit_exceeded
+        return window_ms, on_limit_exceeded
 
 
 async def _call(callback: OnLimitExceeded, context: Any, retry: int) -> None:
