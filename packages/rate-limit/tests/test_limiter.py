@@ -10,6 +10,7 @@ import pytest
 
 from puregram.rate_limit import RateLimiter, rate_limit
 from puregram.storage import LruMemoryStorage, MemoryStorage
+from tools.stores import YieldingStorage
 
 pytestmark = pytest.mark.anyio
 
@@ -411,19 +412,6 @@ async def test_real_clock_by_default() -> None:
     assert entry is not None
     assert before + 2_000 <= entry["resetAt"] <= after + 2_000
     assert await rl.hit("k", 1, 2) in (1, 2)
-
-
-class YieldingStorage(MemoryStorage[Any]):
-    """A fake only in timing: ``get`` and ``set`` yield to the event loop like a network
-    store does, which a dict never does, so concurrent hits can interleave."""
-
-    async def get(self, key: str) -> Any:
-        await anyio.lowlevel.checkpoint()
-        return await super().get(key)
-
-    async def set(self, key: str, value: Any) -> None:
-        await anyio.lowlevel.checkpoint()
-        await super().set(key, value)
 
 
 async def test_get_and_set_path_is_exact_within_one_process() -> None:

@@ -9,22 +9,9 @@ import anyio.lowlevel
 import pytest
 
 from puregram.session import session
-from puregram.storage import MemoryStorage
+from tools.stores import YieldingStorage
 
 pytestmark = pytest.mark.anyio
-
-
-class SlowStorage(MemoryStorage[Any]):
-    """A ``MemoryStorage`` that yields to the event loop in every call, as a network
-    store would, so that overlapping updates really interleave."""
-
-    async def get(self, key: str) -> Any:
-        await anyio.lowlevel.checkpoint()
-        return await super().get(key)
-
-    async def set(self, key: str, value: Any) -> None:
-        await anyio.lowlevel.checkpoint()
-        await super().set(key, value)
 
 
 class Update:
@@ -45,7 +32,7 @@ async def bump_through(mw: Any, sender_id: int) -> None:
 
 
 async def test_100_concurrent_updates_for_one_key_count_to_100() -> None:
-    store = SlowStorage()
+    store = YieldingStorage()
     mw = session(storage=store)
     async with anyio.create_task_group() as tg:
         for _ in range(100):
@@ -55,7 +42,7 @@ async def test_100_concurrent_updates_for_one_key_count_to_100() -> None:
 
 async def test_without_the_lock_the_same_updates_would_lose_counts() -> None:
     """Guards the test above: two middlewares share a store but not a lock table."""
-    store = SlowStorage()
+    store = YieldingStorage()
     first, second = session(storage=store), session(storage=store)
     async with anyio.create_task_group() as tg:
         for i in range(100):
@@ -65,7 +52,7 @@ async def test_without_the_lock_the_same_updates_would_lose_counts() -> None:
 
 
 async def test_distinct_keys_run_concurrently_and_leave_no_locks_behind() -> None:
-    store = SlowStorage()
+    store = YieldingStorage()
     mw: Any = session(storage=store)
     peak = 0
 
