@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from puregram.storage import CorruptValueError, check_key, decode_value, encode_value
+from puregram.storage import (
+    CorruptValueError,
+    check_key,
+    decode_value,
+    describe_key,
+    encode_value,
+)
 
 
 def _circular() -> list[Any]:
@@ -129,6 +135,14 @@ def test_corrupt_value_error_is_a_value_error_and_shortens_the_key() -> None:
     assert error.key == key
     assert "(500 chars)" in str(error)
     assert str(error).endswith(": why")
+
+
+def test_describe_key_keeps_a_short_key_and_shortens_a_long_one() -> None:
+    assert describe_key("session:7") == "'session:7'"
+    long_key = "a" * 40 + "z" * 160
+    text = describe_key(long_key)
+    assert text == f"'{'a' * 40}{'z' * 19}...{'z' * 14}' (200 chars)"
+    assert len(text) < 100
 
 
 def test_check_key_returns_a_str_key() -> None:

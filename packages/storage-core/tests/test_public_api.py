@@ -23,6 +23,7 @@ STORAGE_API = [
     "__version__",
     "check_key",
     "decode_value",
+    "describe_key",
     "encode_value",
     "enhance_storage",
     "is_counter_storage",

@@ -6,7 +6,7 @@ The map of the package:
   ``TtlStorage``, ``GetTouchStorage`` and ``CounterStorage``, with one ``is_*`` guard each;
 - ready stores: ``MemoryStorage`` (unbounded) and ``LruMemoryStorage`` (bounded);
 - ``enhance_storage``: versioned envelopes, migrations and per-entry expiry over any store;
-- for adapter authors: ``check_key``, ``encode_value``, ``decode_value``,
+- for adapter authors: ``check_key``, ``describe_key``, ``encode_value``, ``decode_value``,
   ``CorruptValueError``, and the conformance kit in ``puregram.storage.testing``;
 - for plugin authors: ``KeyLocks``, per-key locks for read-modify-write cycles.
 """
@@ -14,7 +14,7 @@ The map of the package:
 from .__about__ import __version__
 from ._codec import check_key, decode_value, encode_value
 from ._enhance import EnhancedStorage, Migration, enhance_storage
-from ._errors import CorruptValueError
+from ._errors import CorruptValueError, describe_key
 from ._locks import KeyLocks
 from ._lru import LruMemoryStorage
 from ._memory import MemoryStorage
@@ -45,6 +45,7 @@ __all__ = [
     "__version__",
     "check_key",
     "decode_value",
+    "describe_key",
     "encode_value",
     "enhance_storage",
     "is_counter_storage",

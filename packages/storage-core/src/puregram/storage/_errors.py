@@ -11,7 +11,7 @@ Exception tree::
 
 from __future__ import annotations
 
-__all__ = ["CorruptValueError"]
+__all__ = ["CorruptValueError", "describe_key"]
 
 
 class CorruptValueError(ValueError):
@@ -23,6 +23,7 @@ class CorruptValueError(ValueError):
 
 
 def describe_key(key: object) -> str:
-    """``repr`` of a key, shortened so that a huge key cannot flood a log line."""
+    """``repr`` of a key for an error message, shortened so that a huge key cannot flood
+    a log line: the first 60 and last 15 characters and the key's length."""
     text = repr(key)
     return text if len(text) <= 80 else f"{text[:60]}...{text[-15:]} ({len(text) - 2} chars)"

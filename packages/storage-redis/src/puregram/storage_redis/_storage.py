@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from puregram.storage import CorruptValueError, check_key, decode_value, encode_value
+from puregram.storage import (
+    CorruptValueError,
+    check_key,
+    decode_value,
+    describe_key,
+    encode_value,
+)
 
 from ._counter import CORRUPT_MARKER, COUNT_HIT_LUA, COUNT_HIT_SHA, NOT_COUNTER_MARKER
 from ._scan import Once, escape_glob, fetch_values, scan_batches
@@ -170,7 +176,7 @@ class RedisStorage(Generic[V]):
                 raise CorruptValueError(key, reason) from None
             if NOT_COUNTER_MARKER in message:
                 raise ValueError(
-                    f"count_hit: key {key!r:.80} holds a value that is not a rate-limit "
+                    f"count_hit: key {describe_key(key)} holds a value that is not a rate-limit "
                     'counter {"hits": int, "resetAt": unix_ms}; it was left as it was'
                 ) from None
             raise

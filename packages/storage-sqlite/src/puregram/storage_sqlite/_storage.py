@@ -13,7 +13,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from puregram.storage import CorruptValueError, check_key, decode_value, encode_value
+from puregram.storage import (
+    CorruptValueError,
+    check_key,
+    decode_value,
+    describe_key,
+    encode_value,
+)
 
 from ._connect import Connection, connect
 from ._schema import MIN_SQLITE_VERSION, Statements, check_table
@@ -29,11 +35,6 @@ _SQLITE_READONLY = 8
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _describe(key: str) -> str:
-    text = repr(key)
-    return text if len(text) <= 80 else f"{text[:60]}...{text[-15:]} ({len(key)} chars)"
 
 
 class SqliteStorage(Generic[V]):
@@ -237,7 +238,7 @@ class SqliteStorage(Generic[V]):
         row = self._run_one(self._sql.count_hit, params, key)
         if row is None:
             raise ValueError(
-                f"count_hit: key {_describe(key)} holds a live value that is not a "
+                f"count_hit: key {describe_key(key)} holds a live value that is not a "
                 'rate-limit counter {"hits", "resetAt"}; it was left as it was'
             )
         return int(row[0]), int(row[1])
@@ -383,7 +384,7 @@ class SqliteStorage(Generic[V]):
         if (code is not None and code & 0xFF == _SQLITE_READONLY) or (
             code is None and "readonly database" in message
         ):
-            which = "" if key is None else f" (key {_describe(key)})"
+            which = "" if key is None else f" (key {describe_key(key)})"
             clearer = type(exc)(
                 f"{self!r} cannot write to a read-only database{which}: it was opened with "
                 f"mode=ro, or the file or its folder is not writable, or PRAGMA query_only "
