@@ -10,6 +10,8 @@ import math
 import time
 from typing import Any
 
+from puregram.storage import describe_key
+
 __all__ = ["check_options", "entry", "new_hits", "retry_after", "unix_ms"]
 
 
@@ -73,7 +75,7 @@ def new_hits(key: str, stored: Any, now: int, window_ms: int) -> tuple[int, int]
                 return 1, now + window_ms
             return hits + 1, int(reset_at)
     raise ValueError(
-        f"the value at rate-limit key {key!r} is not an entry "
+        f"the value at rate-limit key {describe_key(key)} is not an entry "
         f'{{"hits": int, "resetAt": unix_ms}}: {type(stored).__name__} {stored!r:.80}'
     )
 
