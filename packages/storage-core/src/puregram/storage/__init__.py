@@ -3,47 +3,73 @@
 The map of the package:
 
 - the contract: ``KVStorage`` and its optional capabilities ``IterableStorage``,
-  ``TtlStorage``, ``GetTouchStorage`` and ``CounterStorage``, with one ``is_*`` guard each;
+  ``TtlStorage``, ``GetTouchStorage``, ``CounterStorage`` and ``LockStorage`` (leases,
+  ``Lease``), with one ``is_*`` guard each;
 - ready stores: ``MemoryStorage`` (unbounded) and ``LruMemoryStorage`` (bounded);
 - ``enhance_storage``: versioned envelopes, migrations and per-entry expiry over any store;
+- errors: ``StorageError`` and its ``CorruptValueError``, ``ForeignValueError`` and
+  ``LeaseLostError`` (the tree is in ``_errors.py``);
 - for adapter authors: ``check_key``, ``describe_key``, ``encode_value``, ``decode_value``,
-  ``CorruptValueError``, and the conformance kit in ``puregram.storage.testing``;
+  the option checks ``check_ms``, ``check_count``, ``check_seconds``, ``check_text`` (with
+  their bounds ``MAX_MS`` and ``MAX_COUNT``), and the conformance kit in
+  ``puregram.storage.testing``;
 - for plugin authors: ``KeyLocks``, per-key locks for read-modify-write cycles.
 """
 
 from .__about__ import __version__
 from ._codec import check_key, decode_value, encode_value
 from ._enhance import EnhancedStorage, Migration, enhance_storage
-from ._errors import CorruptValueError, describe_key
+from ._errors import (
+    CorruptValueError,
+    ForeignValueError,
+    LeaseLostError,
+    StorageError,
+    describe_key,
+)
 from ._locks import KeyLocks
 from ._lru import LruMemoryStorage
 from ._memory import MemoryStorage
+from ._options import MAX_COUNT, MAX_MS, check_count, check_ms, check_seconds, check_text
 from ._protocols import (
     CounterStorage,
     GetTouchStorage,
     IterableStorage,
     KVStorage,
+    Lease,
+    LockStorage,
     TtlStorage,
     is_counter_storage,
     is_get_touch_storage,
     is_iterable_storage,
+    is_lock_storage,
     is_ttl_storage,
 )
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_MS",
     "CorruptValueError",
     "CounterStorage",
     "EnhancedStorage",
+    "ForeignValueError",
     "GetTouchStorage",
     "IterableStorage",
     "KVStorage",
     "KeyLocks",
+    "Lease",
+    "LeaseLostError",
+    "LockStorage",
     "LruMemoryStorage",
     "MemoryStorage",
     "Migration",
+    "StorageError",
     "TtlStorage",
     "__version__",
+    "check_count",
     "check_key",
+    "check_ms",
+    "check_seconds",
+    "check_text",
     "decode_value",
     "describe_key",
     "encode_value",
@@ -51,5 +77,6 @@ __all__ = [
     "is_counter_storage",
     "is_get_touch_storage",
     "is_iterable_storage",
+    "is_lock_storage",
     "is_ttl_storage",
 ]

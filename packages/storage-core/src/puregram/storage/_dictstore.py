@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, MutableMapping
+from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
 
 from ._codec import reject_key
+from ._leases import LocalLease, LocalLeases, local_lock
 
 V = TypeVar("V")
 
@@ -23,9 +25,10 @@ class DictStore(Generic[V]):
     it: a key deleted meanwhile is skipped, a key added meanwhile is not visited.
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_leases")
 
     _data: MutableMapping[str, V]
+    _leases: LocalLeases
 
     @property
     def size(self) -> int:
@@ -44,6 +47,17 @@ class DictStore(Generic[V]):
         if key.__class__ is not str and not isinstance(key, str):
             reject_key(key)
         return key in self._data
+
+    def lock(
+        self, key: str, *, lease_ms: int = 30_000
+    ) -> AbstractAsyncContextManager[LocalLease[V]]:
+        """``async with store.lock(key) as lease:`` per-key exclusion inside this store
+        instance (the ``LockStorage`` capability). A holder that hangs past ``lease_ms``
+        loses the key to the next waiter, and its write is refused with ``LeaseLostError``.
+        Waiting parks on an event; no polling."""
+        if key.__class__ is not str and not isinstance(key, str):
+            reject_key(key)
+        return local_lock(self, self._leases, key, lease_ms)
 
     async def keys(self) -> AsyncIterator[str]:
         data = self._data

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from ._codec import reject_key
 from ._dictstore import DictStore
+from ._leases import LocalLeases
 
 V = TypeVar("V")
 
@@ -33,6 +34,7 @@ class LruMemoryStorage(DictStore[V]):
             raise ValueError(f"LruMemoryStorage max must be at least 1, got {max}")
         self._max = max
         self._data = OrderedDict()
+        self._leases = LocalLeases()
 
     @property
     def max(self) -> int:

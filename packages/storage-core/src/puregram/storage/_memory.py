@@ -7,6 +7,7 @@ from typing import TypeVar
 
 from ._codec import reject_key
 from ._dictstore import DictStore
+from ._leases import LocalLeases
 
 V = TypeVar("V")
 
@@ -33,6 +34,7 @@ class MemoryStorage(DictStore[V]):
                 reject_key(key)
             data[key] = value
         self._data = data
+        self._leases = LocalLeases()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(size={len(self._data)})"

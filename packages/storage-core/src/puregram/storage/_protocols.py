@@ -7,6 +7,7 @@ with the ``is_*`` guards, which look for the capability's method and nothing els
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeGuard, TypeVar
 
 V = TypeVar("V")
@@ -16,10 +17,13 @@ __all__ = [
     "GetTouchStorage",
     "IterableStorage",
     "KVStorage",
+    "Lease",
+    "LockStorage",
     "TtlStorage",
     "is_counter_storage",
     "is_get_touch_storage",
     "is_iterable_storage",
+    "is_lock_storage",
     "is_ttl_storage",
 ]
 
@@ -105,6 +109,66 @@ class CounterStorage(KVStorage[V], Protocol[V]):
         ...
 
 
+class Lease(Protocol[V]):
+    """A lease held on one key (what ``LockStorage.lock`` gives): the value read when it
+    was taken, and the writes that end it, each refused if the lease was lost.
+
+    Exactly one of ``save``, ``remove`` or ``release`` ends a lease; leaving the
+    ``async with`` block ends it too (releasing without writing, as when the block
+    raised). Each costs one round trip on a networked store: the write (or the touch) and
+    the release go together. A lease is lost when it outlived its ``lease_ms`` and the
+    key's lease ended: a write is then refused with ``LeaseLostError`` and nothing is
+    written, so a stale holder never overwrites what the next holder saved.
+    """
+
+    @property
+    def key(self) -> str:
+        """The key the lease is on."""
+        ...
+
+    @property
+    def value(self) -> V | None:
+        """The value at ``key`` when the lease was taken (``None`` when missing)."""
+        ...
+
+    @property
+    def found(self) -> bool:
+        """Whether ``key`` held a value (``None`` included) when the lease was taken."""
+        ...
+
+    async def save(self, value: V) -> None:
+        """Store ``value`` at ``key`` and end the lease. ``LeaseLostError`` if it was lost."""
+        ...
+
+    async def remove(self) -> None:
+        """Delete ``key`` and end the lease. ``LeaseLostError`` if it was lost."""
+        ...
+
+    async def release(self, *, touch: bool = False) -> None:
+        """End the lease without writing; with ``touch=True`` also roll the key's ttl
+        forward (as ``TtlStorage.touch``), in the same round trip. Never raises for a
+        lost lease: there is nothing to protect."""
+        ...
+
+
+class LockStorage(KVStorage[V], Protocol[V]):
+    """A store that gives per-key mutual exclusion: across every process and store
+    instance on one backend (a Redis server or cluster, a SQLite file), per instance
+    for in-memory stores.
+
+    The lease lives beside the value, never in it: stored records keep their format.
+    """
+
+    def lock(self, key: str, *, lease_ms: int = 30_000) -> AbstractAsyncContextManager[Lease[V]]:
+        """``async with storage.lock(key) as lease:`` waits until ``key`` is free, takes
+        it for at most ``lease_ms`` and reads its value (one round trip together).
+
+        A holder that dies (or hangs) frees the key after ``lease_ms``; waiting never
+        busy-loops. ``lease_ms`` is checked like every option (whole ms, at least 1).
+        """
+        ...
+
+
 def is_ttl_storage(storage: KVStorage[V]) -> TypeGuard[TtlStorage[V]]:
     """Tell whether ``storage`` has ``touch``."""
     return callable(getattr(storage, "touch", None))
@@ -123,3 +187,8 @@ def is_iterable_storage(storage: KVStorage[V]) -> TypeGuard[IterableStorage[V]]:
 def is_counter_storage(storage: KVStorage[Any]) -> TypeGuard[CounterStorage[Any]]:
     """Tell whether ``storage`` has ``count_hit``."""
     return callable(getattr(storage, "count_hit", None))
+
+
+def is_lock_storage(storage: KVStorage[V]) -> TypeGuard[LockStorage[V]]:
+    """Tell whether ``storage`` has ``lock``."""
+    return callable(getattr(storage, "lock", None))

@@ -1,0 +1,174 @@
+"""Leases inside one process: the ``lock`` of ``MemoryStorage`` and ``LruMemoryStorage``.
+
+A key's lease is a token and a deadline in a table; the table holds only keys that are
+leased or waited for, so it does not grow as keys come and go. A waiter parks on an
+event that a release sets (no polling) and, at the latest, wakes at the holder's
+deadline: a holder that hangs past ``lease_ms`` loses the key to it, and that holder's
+later write is refused with ``LeaseLostError``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
+
+from ._async import new_event, wait_event
+from ._errors import LeaseLostError
+from ._options import check_ms
+
+V = TypeVar("V")
+
+__all__ = ["LocalLease", "LocalLeases"]
+
+
+class _Slot:
+    __slots__ = ("deadline", "token", "waiters")
+
+    def __init__(self) -> None:
+        self.token = 0  # 0: nobody holds the key
+        self.deadline = 0.0
+        self.waiters: deque[Any] = deque()
+
+
+class LocalLeases:
+    """Per-key leases with deadlines, for one process (see the module docstring)."""
+
+    __slots__ = ("_slots", "_tokens")
+
+    def __init__(self) -> None:
+        self._slots: dict[str, _Slot] = {}
+        self._tokens = itertools.count(1)
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    async def acquire(self, key: str, lease_ms: int) -> int:
+        """Wait until ``key`` is free (or its holder's deadline passed); return the token."""
+        slots = self._slots
+        while True:
+            slot = slots.get(key)
+            if slot is None:
+                slot = slots[key] = _Slot()
+            now = time.monotonic()
+            if slot.token == 0 or slot.deadline <= now:
+                slot.token = next(self._tokens)
+                slot.deadline = now + lease_ms / 1000
+                return slot.token
+            event = new_event()
+            slot.waiters.append(event)
+            try:
+                await wait_event(event, slot.deadline - now)
+            except BaseException:
+                self._give_up(key, slot, event)
+                raise
+            if not event.is_set():  # the holder's deadline passed: try again
+                slot.waiters.remove(event)
+
+    def _give_up(self, key: str, slot: _Slot, event: Any) -> None:
+        """A waiter is cancelled: leave the queue, and pass on a wake-up it was given."""
+        if event.is_set():
+            if slot.token == 0 and slot.waiters:
+                slot.waiters.popleft().set()
+        else:
+            slot.waiters.remove(event)
+        if slot.token == 0 and not slot.waiters and self._slots.get(key) is slot:
+            del self._slots[key]
+
+    def holds(self, key: str, token: int) -> bool:
+        """Whether ``token`` still holds ``key``: taken and not past its deadline."""
+        slot = self._slots.get(key)
+        return slot is not None and slot.token == token and slot.deadline > time.monotonic()
+
+    def release(self, key: str, token: int) -> None:
+        """Free ``key`` if ``token`` holds it (a lost lease frees nothing) and wake one waiter."""
+        slot = self._slots.get(key)
+        if slot is None or slot.token != token:
+            return
+        slot.token = 0
+        if slot.waiters:
+            slot.waiters.popleft().set()
+        else:
+            del self._slots[key]
+
+
+class LocalLease(Generic[V]):
+    """The ``Lease`` of an in-memory store: reads and writes go to ``store`` directly."""
+
+    __slots__ = ("_done", "_found", "_key", "_leases", "_store", "_token", "_value")
+
+    def __init__(
+        self, store: Any, leases: LocalLeases, key: str, token: int, found: bool, value: Any
+    ) -> None:
+        self._store = store
+        self._leases = leases
+        self._key = key
+        self._token = token
+        self._found = found
+        self._value = value
+        self._done = False
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def value(self) -> V | None:
+        return self._value  # type: ignore[no-any-return]
+
+    @property
+    def found(self) -> bool:
+        return self._found
+
+    def _end(self) -> None:
+        if self._done:
+            raise RuntimeError(f"the lease on key {self._key!r} has ended already")
+        self._done = True
+        if not self._leases.holds(self._key, self._token):
+            raise LeaseLostError(self._key, "it outlived its lease_ms")
+
+    async def save(self, value: V) -> None:
+        self._end()
+        try:
+            await self._store.set(self._key, value)
+        finally:
+            self._leases.release(self._key, self._token)
+
+    async def remove(self) -> None:
+        self._end()
+        try:
+            await self._store.delete(self._key)
+        finally:
+            self._leases.release(self._key, self._token)
+
+    async def release(self, *, touch: bool = False) -> None:
+        if not self._done:
+            self._done = True
+            self._leases.release(self._key, self._token)
+
+    async def _close(self) -> None:
+        await self.release()
+
+
+@asynccontextmanager
+async def local_lock(
+    store: Any, leases: LocalLeases, key: str, lease_ms: int
+) -> AsyncIterator[LocalLease[Any]]:
+    """``store.lock(key)`` for an in-memory store: take the lease, read the value."""
+    lease_ms = check_ms("lease_ms", lease_ms, owner=f"{type(store).__name__}.lock")
+    token = await leases.acquire(key, lease_ms)
+    try:
+        found = key in store._data
+        lease: LocalLease[Any] = LocalLease(
+            store, leases, key, token, found, store._data.get(key) if found else None
+        )
+    except BaseException:
+        leases.release(key, token)
+        raise
+    try:
+        yield lease
+    finally:
+        await lease.release()
