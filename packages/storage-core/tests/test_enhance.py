@@ -174,7 +174,7 @@ async def test_legacy_values_are_version_zero_and_run_every_migration() -> None:
         [1, 2],
         {"__v": "1", "data": 1},  # __v is not an int
         {"__v": True, "data": 1},  # nor is a bool
-        {"__v": 1},  # no data
+        {"__v": 1, "other": 2},  # no data, and more than an empty envelope
         {"data": 1},  # no __v
     ],
     ids=repr,
@@ -313,9 +313,9 @@ async def test_an_expired_envelope_reads_as_missing_and_is_deleted_from_the_base
     base: MemoryStorage[Any] = MemoryStorage()
     storage = enhance_storage(base, ttl_ms=1_000, clock=clock)
     await storage.set("k", "v")
-    clock.now += 999
-    assert await storage.get("k") == "v"
-    clock.now += 1  # __exp <= now: expired
+    clock.now += 1_000
+    assert await storage.get("k") == "v"  # __exp == now: still live, as in TypeScript
+    clock.now += 1  # __exp < now: expired
     assert await base.has("k")
     assert await storage.get("k") is None
     assert not await base.has("k")
@@ -335,13 +335,15 @@ async def test_an_expired_envelope_is_never_migrated() -> None:
 async def test_has_sees_through_and_skips_expired() -> None:
     clock = Clock()
     base = PlainStorage({"live": {"__v": 0, "__exp": NOW + 1, "data": 1}})
-    base.data["dead"] = {"__v": 0, "__exp": NOW, "data": 1}
+    base.data["dead"] = {"__v": 0, "__exp": NOW - 1, "data": 1}
+    base.data["edge"] = {"__v": 0, "__exp": NOW, "data": 1}
     base.data["forever"] = {"__v": 0, "data": None}
     base.data["legacy-none"] = None
     storage = enhance_storage(base, clock=clock)
     assert await storage.has("live")
     assert await storage.has("forever")
     assert await storage.has("legacy-none")
+    assert await storage.has("edge")  # __exp == now is live
     assert not await storage.has("dead")
     assert not await storage.has("missing")
 
@@ -400,7 +402,7 @@ async def test_millisecond_precision_without_ttl_keeps_a_live_exp() -> None:
 
 async def test_millisecond_precision_ignores_a_dead_exp() -> None:
     clock = Clock()
-    base = PlainStorage({"k": {"__v": 0, "__exp": NOW, "data": 1}})
+    base = PlainStorage({"k": {"__v": 0, "__exp": NOW - 1, "data": 1}})
     storage = enhance_storage(base, millisecond_precision=True, ttl_ms=1_000, clock=clock)
     await storage.set("k", 2)
     assert base.data["k"] == {"__v": 0, "__exp": NOW + 1_000, "data": 2}
@@ -484,7 +486,7 @@ async def test_touch_and_get_and_touch_pass_through_when_the_base_has_them() -> 
     base.data["old"] = {"__v": 0, "data": 1}
     assert await storage.get_and_touch("old") == 2
     assert base.data["old"] == {"__v": 1, "data": 2}
-    clock.now += 100
+    clock.now += 101
     assert await storage.get_and_touch("k") is None
     assert "k" not in base.data
 
@@ -522,10 +524,27 @@ def test_a_migration_that_is_not_callable_is_a_type_error() -> None:
         enhance_storage(MemoryStorage(), migrations=bad)
 
 
-@pytest.mark.parametrize("bad", [0, -5, True, 1.5, "100"])
-def test_invalid_ttl_ms_is_a_value_error(bad: Any) -> None:
-    with pytest.raises(ValueError, match="ttl_ms must be a positive int or None"):
+@pytest.mark.parametrize("bad", [0, -5, 10**15 + 1])
+def test_an_out_of_range_ttl_ms_is_a_value_error(bad: Any) -> None:
+    with pytest.raises(ValueError, match="option 'ttl_ms' must be from 1 to"):
         enhance_storage(MemoryStorage(), ttl_ms=bad)
+
+
+@pytest.mark.parametrize("bad", [True, 1.5, "100"], ids=repr)
+def test_a_ttl_ms_of_the_wrong_type_is_a_type_error(bad: Any) -> None:
+    with pytest.raises(TypeError, match="option 'ttl_ms' must be a whole number"):
+        enhance_storage(MemoryStorage(), ttl_ms=bad)
+
+
+@pytest.mark.parametrize("raw", [{"__v": 0}, {"__v": 3}, {"__v": 0, "__exp": NOW + 9}])
+async def test_an_envelope_without_data_reads_as_missing(raw: Any) -> None:
+    # What @puregram/storage writes for set(key, undefined): JSON.stringify drops data.
+    base = IterablePlainStorage({"k": raw})
+    storage = enhance_storage(base, clock=Clock())
+    assert await storage.get("k") is None
+    assert not await storage.has("k")
+    assert is_iterable_storage(storage)
+    assert [key async for key in storage.keys()] == []
 
 
 @pytest.mark.parametrize("method", ["get", "set", "delete", "has", "touch", "get_and_touch"])

@@ -86,3 +86,40 @@ async def test_a_free_key_is_taken_without_yielding() -> None:
         await locks.acquire("k")  # a checkpoint here would raise the cancellation
     assert len(locks) == 1
     locks.release("k")
+
+
+async def test_wait_on_a_key_nobody_holds_raises_instead_of_hanging() -> None:
+    locks = KeyLocks(anyio.Event)
+    with anyio.fail_after(1), pytest.raises(RuntimeError, match="not held"):
+        await locks.wait("free")
+    assert len(locks) == 0
+
+
+async def test_hold_releases_after_the_block_even_when_it_raises() -> None:
+    locks = KeyLocks(anyio.Event)
+    async with locks.hold("k"):
+        assert not locks.try_acquire("k")
+    assert len(locks) == 0
+    with pytest.raises(KeyError):
+        async with locks.hold("k"):
+            raise KeyError("boom")
+    assert len(locks) == 0
+
+
+async def test_hold_serialises_overlapping_holders() -> None:
+    locks = KeyLocks(anyio.Event)
+    inside: list[int] = []
+    most = [0]
+
+    async def use() -> None:
+        async with locks.hold("k"):
+            inside.append(1)
+            most[0] = max(most[0], len(inside))
+            await anyio.lowlevel.checkpoint()
+            inside.pop()
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(use)
+    assert most[0] == 1
+    assert len(locks) == 0

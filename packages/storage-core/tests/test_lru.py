@@ -144,15 +144,15 @@ async def test_values_are_kept_by_reference() -> None:
     assert await storage.get("k") is value
 
 
-@pytest.mark.parametrize("bad", [0, -1])
-def test_max_below_one_is_a_value_error(bad: int) -> None:
-    with pytest.raises(ValueError, match=f"max must be at least 1, got {bad}"):
+@pytest.mark.parametrize("bad", [0, -1, 2**53])
+def test_max_out_of_range_is_a_value_error(bad: int) -> None:
+    with pytest.raises(ValueError, match=f"option 'max' must be from 1 to {2**53 - 1}, got {bad}"):
         LruMemoryStorage(max=bad)
 
 
 @pytest.mark.parametrize("bad", [True, 1.5, "10", None])
 def test_max_that_is_not_an_int_is_a_type_error(bad: Any) -> None:
-    with pytest.raises(TypeError, match="max must be an int"):
+    with pytest.raises(TypeError, match="option 'max' must be an int"):
         LruMemoryStorage(max=bad)
 
 

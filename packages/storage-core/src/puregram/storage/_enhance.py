@@ -5,10 +5,20 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Generic, TypeGuard, TypeVar
 
 from ._codec import check_key
-from ._protocols import KVStorage, is_get_touch_storage, is_iterable_storage, is_ttl_storage
+from ._options import check_ms
+from ._protocols import (
+    KVStorage,
+    Lease,
+    LockStorage,
+    is_get_touch_storage,
+    is_iterable_storage,
+    is_lock_storage,
+    is_ttl_storage,
+)
 
 V = TypeVar("V")
 
@@ -29,6 +39,18 @@ def _is_envelope(raw: object) -> TypeGuard[dict[str, Any]]:
     return isinstance(version, int) and not isinstance(version, bool)
 
 
+_EMPTY_ENVELOPE_KEYS = ({"__v"}, {"__v", "__exp"})
+
+
+def _is_empty_envelope(raw: object) -> bool:
+    """``{"__v": n}`` (with or without ``__exp``): what the TypeScript package writes for
+    ``set(key, undefined)``, since ``JSON.stringify`` drops an undefined ``data``."""
+    if not isinstance(raw, dict) or raw.keys() not in _EMPTY_ENVELOPE_KEYS:
+        return False
+    version = raw["__v"]
+    return isinstance(version, int) and not isinstance(version, bool)
+
+
 def _expiry(envelope: dict[str, Any]) -> int | float | None:
     exp = envelope.get("__exp")
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
@@ -40,8 +62,9 @@ class EnhancedStorage(Generic[V]):
     """A store that keeps each value in a ``{"__v", "__exp", "data"}`` envelope.
 
     Made by ``enhance_storage``. It has ``keys``, ``values`` and ``entries`` when the base
-    store has them, and ``touch`` (and ``get_and_touch``) when the base has those: check
-    with ``is_iterable_storage`` and ``is_ttl_storage`` as with any store.
+    store has them, ``touch`` (and ``get_and_touch``) when the base has those, and
+    ``lock`` (leases, see ``LockStorage``) when the base has it: check with
+    ``is_iterable_storage``, ``is_ttl_storage`` and ``is_lock_storage`` as with any store.
     """
 
     def __init__(
@@ -59,10 +82,8 @@ class EnhancedStorage(Generic[V]):
                 raise ValueError(f"migrations keys must be ints >= 1, got {version!r}")
             if not callable(migration):
                 raise TypeError(f"migrations[{version}] must be callable, got {migration!r}")
-        if ttl_ms is not None and (
-            isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int) or ttl_ms < 1
-        ):
-            raise ValueError(f"ttl_ms must be a positive int or None, got {ttl_ms!r}")
+        if ttl_ms is not None:
+            ttl_ms = check_ms("ttl_ms", ttl_ms, owner="enhance_storage")
         self._base = base
         self._steps = tuple(steps)
         self._ttl_ms = ttl_ms
@@ -80,6 +101,8 @@ class EnhancedStorage(Generic[V]):
                 capabilities["get_and_touch"] = self._get_and_touch
         if is_iterable_storage(base):
             capabilities.update(keys=self._keys, values=self._values, entries=self._entries)
+        if is_lock_storage(base):
+            capabilities["lock"] = self._lock
         self.__dict__.update(capabilities)
 
     @property
@@ -102,16 +125,8 @@ class EnhancedStorage(Generic[V]):
         """Wrap ``value`` at the current version and store it (one extra read with
         ``millisecond_precision``, to keep the entry's ``__exp``)."""
         check_key(key)
-        exp: int | float | None = None
-        if self._keep_exp:
-            current = await self._base.get(key)
-            if _is_envelope(current):
-                exp = _expiry(current)
-                if exp is not None and exp <= self._clock():
-                    exp = None
-        if exp is None and self._ttl_ms is not None:
-            exp = self._clock() + self._ttl_ms
-        await self._base.set(key, self._wrap(value, exp))
+        current = await self._base.get(key) if self._keep_exp else None
+        await self._base.set(key, self._wrap(value, self._exp_for_write(current)))
 
     async def delete(self, key: str) -> None:
         # Checked here too: a hand-written base may not check keys itself.
@@ -126,7 +141,7 @@ class EnhancedStorage(Generic[V]):
         raw = await self._base.get(check_key(key))
         if raw is None:
             return await self._base.has(key)
-        return not self._expired(raw)
+        return not self._expired(raw) and not _is_empty_envelope(raw)
 
     async def _keys(self) -> AsyncIterator[str]:
         async for key, _ in self._live_entries():
@@ -146,19 +161,45 @@ class EnhancedStorage(Generic[V]):
     async def _live_entries(self) -> AsyncIterator[tuple[str, Any]]:
         base: Any = self._base
         async for key, raw in base.entries():
-            if not self._expired(raw):
+            if not self._expired(raw) and not _is_empty_envelope(raw):
                 yield key, raw
 
-    async def _open(self, key: str, raw: Any) -> V | None:
+    def _lock(self, key: str, *, lease_ms: int = 30_000) -> AbstractAsyncContextManager[Lease[V]]:
+        """The base's lease, seen through the envelope: ``value`` is the migrated data
+        (``None`` when missing or expired), ``save`` wraps like ``set``."""
+        return _enhanced_lock(self, check_key(key), lease_ms)
+
+    def _exp_for_write(self, current: Any) -> int | float | None:
+        """The ``__exp`` a write carries: a live one kept (``millisecond_precision``),
+        else ``now + ttl_ms``, else none. ``current`` is the stored value or ``None``."""
+        exp: int | float | None = None
+        if self._keep_exp and _is_envelope(current):
+            exp = _expiry(current)
+            if exp is not None and exp < self._clock():
+                exp = None
+        if exp is None and self._ttl_ms is not None:
+            exp = self._clock() + self._ttl_ms
+        return exp
+
+    def _unwrap(self, raw: Any) -> tuple[bool, Any, int, int | float | None]:
+        """``(live, data, version, exp)`` of a stored value, without writing anything."""
         if raw is None:
+            return False, None, 0, None
+        if _is_envelope(raw):
+            exp = _expiry(raw)
+            if exp is not None and exp < self._clock():
+                return False, None, raw["__v"], exp
+            return True, raw["data"], raw["__v"], exp
+        if _is_empty_envelope(raw):
+            return False, None, raw["__v"], None
+        return True, raw, 0, None
+
+    async def _open(self, key: str, raw: Any) -> V | None:
+        live, data, version, exp = self._unwrap(raw)
+        if not live:
+            if raw is not None and _is_envelope(raw):
+                await self._base.delete(key)  # expired: gone from the base too
             return None
-        if not _is_envelope(raw):
-            version, exp, data = 0, None, raw
-        else:
-            version, exp, data = raw["__v"], _expiry(raw), raw["data"]
-            if exp is not None and exp <= self._clock():
-                await self._base.delete(key)
-                return None
         if version < self.version:
             data = await self._migrate(data, version)
             await self._base.set(key, self._wrap(data, exp))
@@ -179,10 +220,58 @@ class EnhancedStorage(Generic[V]):
         return envelope
 
     def _expired(self, raw: object) -> bool:
+        """An envelope is expired once ``__exp < now``, as in the TypeScript package."""
         if not _is_envelope(raw):
             return False
         exp = _expiry(raw)
-        return exp is not None and exp <= self._clock()
+        return exp is not None and exp < self._clock()
+
+
+class _EnhancedLease(Generic[V]):
+    """A base store's ``Lease`` with the envelope unwrapped on read and wrapped on write."""
+
+    __slots__ = ("_found", "_lease", "_raw", "_store", "_value")
+
+    def __init__(self, store: EnhancedStorage[V], lease: Lease[Any], found: bool, value: Any):
+        self._store = store
+        self._lease = lease
+        self._raw = lease.value
+        self._found = found
+        self._value = value
+
+    @property
+    def key(self) -> str:
+        return self._lease.key
+
+    @property
+    def value(self) -> V | None:
+        return self._value  # type: ignore[no-any-return]
+
+    @property
+    def found(self) -> bool:
+        return self._found
+
+    async def save(self, value: V) -> None:
+        store = self._store
+        await self._lease.save(store._wrap(value, store._exp_for_write(self._raw)))
+
+    async def remove(self) -> None:
+        await self._lease.remove()
+
+    async def release(self, *, touch: bool = False) -> None:
+        await self._lease.release(touch=touch)
+
+
+@asynccontextmanager
+async def _enhanced_lock(
+    store: EnhancedStorage[V], key: str, lease_ms: int
+) -> AsyncIterator[_EnhancedLease[V]]:
+    base: LockStorage[Any] = store._base  # type: ignore[assignment]
+    async with base.lock(key, lease_ms=lease_ms) as lease:
+        live, data, version, _ = store._unwrap(lease.value)
+        if live and version < store.version:
+            data = await store._migrate(data, version)  # written back by save, if any
+        yield _EnhancedLease(store, lease, live, data if live else None)
 
 
 def enhance_storage(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 __all__ = ["Event", "KeyLocks"]
@@ -57,13 +58,31 @@ class KeyLocks:
         if not self.try_acquire(key):
             await self.wait(key)
 
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """``async with locks.hold(key):`` acquire, run the block, release (even when the
+        block raises or is cancelled)."""
+        if not self.try_acquire(key):
+            await self.wait(key)
+        try:
+            yield
+        finally:
+            self.release(key)
+
     async def wait(self, key: str) -> None:
         """Wait until ``key`` is handed to this task (after ``try_acquire`` failed).
 
-        Cancellation while waiting leaves the queue as if this task never came; if the
-        key was handed over at that moment, it is passed on to the next waiter.
+        Raises ``RuntimeError`` when nobody holds ``key``: nothing would ever hand it over
+        (call ``acquire`` instead). Cancellation while waiting leaves the queue as if this
+        task never came; if the key was handed over at that moment, it is passed on to the
+        next waiter.
         """
-        waiters = self._held.get(key)
+        if key not in self._held:
+            raise RuntimeError(
+                f"KeyLocks.wait({key!r}): the key is not held, so nothing would hand it "
+                "over; use acquire() (or hold()), which takes a free key at once"
+            )
+        waiters = self._held[key]
         if waiters is None:
             waiters = self._held[key] = deque()
         event = self._new_event()

@@ -8,6 +8,7 @@ from typing import TypeVar
 from ._codec import reject_key
 from ._dictstore import DictStore
 from ._leases import LocalLeases
+from ._options import check_count
 
 V = TypeVar("V")
 
@@ -20,7 +21,7 @@ class LruMemoryStorage(DictStore[V]):
     ``get`` (on a hit) and ``set`` make a key the most recent; ``has``, ``delete`` and
     iteration do not. Every operation is O(1): the order lives in an ``OrderedDict``.
     Iteration runs from the least to the most recently used, over a snapshot of keys.
-    ``max < 1`` is a ``ValueError``.
+    ``max`` is an ``int`` from 1 to ``MAX_COUNT`` (``TypeError``/``ValueError`` otherwise).
     """
 
     __slots__ = ("_max",)
@@ -28,11 +29,7 @@ class LruMemoryStorage(DictStore[V]):
     _data: OrderedDict[str, V]
 
     def __init__(self, *, max: int) -> None:  # noqa: A002 - the option's public name
-        if isinstance(max, bool) or not isinstance(max, int):
-            raise TypeError(f"LruMemoryStorage max must be an int, got {type(max).__name__}")
-        if max < 1:
-            raise ValueError(f"LruMemoryStorage max must be at least 1, got {max}")
-        self._max = max
+        self._max = check_count("max", max, owner="LruMemoryStorage")
         self._data = OrderedDict()
         self._leases = LocalLeases()
 
