@@ -155,3 +155,83 @@ def test_check_key_rejects_others_naming_the_type_and_value(bad: Any) -> None:
     with pytest.raises(TypeError) as caught:
         check_key(bad)
     assert str(caught.value) == f"storage keys must be str, got {type(bad).__name__}: {bad!r}"
+
+
+# --- what JSON would silently change, and what no backend can encode -------------------
+
+
+def _nest(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_dict_keys_that_are_not_str_are_refused_naming_the_path() -> None:
+    with pytest.raises(TypeError, match=r"at \['a'\]\[0\], dict key 1 is a int"):
+        encode_value("k", {"a": [{1: "x"}]})
+    with pytest.raises(TypeError, match="dict key True is a bool"):
+        encode_value("k", {True: 1})
+
+
+def test_colliding_keys_are_refused() -> None:
+    class Key(str):
+        def __hash__(self) -> int:
+            return 1
+
+        def __eq__(self, other: object) -> bool:
+            return other is self
+
+    with pytest.raises(ValueError, match="collides with another key"):
+        encode_value("k", {Key("a"): 1, "a": 2})
+    with pytest.raises(TypeError, match="dict key 1 is a int"):
+        encode_value("k", {1: "a", "1": "b"})  # json would write {"1":"a","1":"b"}
+
+
+def test_str_subclass_dict_keys_that_do_not_collide_are_fine() -> None:
+    import enum
+
+    class Color(str, enum.Enum):
+        RED = "red"
+
+    assert encode_value("k", {Color.RED: 1}) == '{"red":1}'
+
+
+def test_nesting_past_max_depth_is_a_value_error_naming_the_key() -> None:
+    from puregram.storage._codec import MAX_DEPTH
+
+    assert encode_value("k", _nest(MAX_DEPTH - 1))  # MAX_DEPTH containers: fine
+    for depth in (MAX_DEPTH + 1, 5_000):
+        with pytest.raises(ValueError, match=r"'k' as JSON: the value is nested more than 512"):
+            encode_value("k", _nest(depth))
+
+
+def test_reading_json_nested_past_the_recursion_limit_is_corrupt() -> None:
+    with pytest.raises(CorruptValueError, match="nested too deeply") as caught:
+        decode_value("deep", "[" * 100_000 + "]" * 100_000)
+    assert caught.value.key == "deep"
+
+
+def test_a_value_that_is_not_text_is_corrupt() -> None:
+    with pytest.raises(CorruptValueError, match="expected JSON text, the store holds a int"):
+        decode_value("k", 5)  # type: ignore[arg-type]
+
+
+def test_lone_surrogates_in_values_are_refused() -> None:
+    with pytest.raises(ValueError, match="lone surrogate"):
+        encode_value("k", {"text": "a\udc80b"})
+
+
+def test_check_key_refuses_lone_surrogates() -> None:
+    with pytest.raises(ValueError, match="lone surrogate"):
+        check_key("user:\ud800")
+
+
+def test_check_key_copies_str_subclasses_to_exact_str() -> None:
+    class Evil(str):
+        def __radd__(self, other: object) -> str:
+            return "outside-the-prefix"
+
+    key = check_key(Evil("42"))
+    assert type(key) is str
+    assert "prefix:" + key == "prefix:42"

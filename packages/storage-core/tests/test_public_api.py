@@ -1,6 +1,7 @@
 """The public API is ``__all__``: adding or dropping a name must be a deliberate change."""
 
 import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ STORAGE_API = [
     "is_ttl_storage",
 ]
 
-TESTING_API = ["Check", "ConformanceError", "check_storage", "conformance_checks"]
+TESTING_API = ["Check", "CheckSkipped", "ConformanceError", "check_storage", "conformance_checks"]
 
 
 def test_storage_all_is_pinned() -> None:
@@ -76,3 +77,16 @@ def test_puregram_is_a_namespace_package_and_storage_is_typed() -> None:
 
     assert getattr(puregram, "__file__", None) is None  # PEP 420: no puregram/__init__.py
     assert (Path(puregram.storage.__file__).parent / "py.typed").is_file()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in STORAGE_API
+        if isinstance(getattr(puregram.storage, n), type)
+        or inspect.isfunction(getattr(puregram.storage, n))
+    ],
+)
+def test_public_classes_and_functions_show_their_public_module(name: str) -> None:
+    assert getattr(puregram.storage, name).__module__ == "puregram.storage"

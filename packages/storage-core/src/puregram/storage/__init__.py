@@ -80,3 +80,10 @@ __all__ = [
     "is_lock_storage",
     "is_ttl_storage",
 ]
+
+# Tracebacks and reprs name the public module (puregram.storage.MemoryStorage), not the
+# private one the class happens to live in.
+for _value in list(globals().values()):
+    if getattr(_value, "__module__", "").startswith(__name__ + "._"):
+        _value.__module__ = __name__
+del _value

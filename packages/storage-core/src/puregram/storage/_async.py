@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["new_event", "wait_event"]
+__all__ = ["gather", "new_event", "sleep", "wait_event"]
 
 
 def _trio() -> Any:
@@ -51,3 +52,21 @@ async def wait_event(event: Any, timeout: float) -> bool:
     with _trio().move_on_after(timeout):
         await event.wait()
     return bool(event.is_set())
+
+
+async def sleep(seconds: float) -> None:
+    """Sleep on the running library's clock."""
+    if _on_asyncio():
+        await asyncio.sleep(seconds)
+    else:
+        await _trio().sleep(seconds)
+
+
+async def gather(*calls: Callable[[], Awaitable[Any]]) -> None:
+    """Run every call concurrently until all are done; the first error propagates."""
+    if _on_asyncio():
+        await asyncio.gather(*(call() for call in calls))
+        return
+    async with _trio().open_nursery() as nursery:
+        for call in calls:
+            nursery.start_soon(call)

@@ -14,32 +14,43 @@ framework; with pytest and anyio::
         await check(storage)
 
 ``serializes=True`` adds the checks for stores that keep values as JSON: a value JSON
-cannot hold is rejected with the store unchanged. Optional capabilities (iteration,
-``touch``, ``get_and_touch``, ``count_hit``) are checked when the store has them and
-skipped (the check returns at once) when it does not. A failed check raises
-``ConformanceError``.
+cannot hold (or a key no backend can encode) is rejected with the store unchanged.
+``ttl_ms=n`` says the store expires every entry ``n`` ms after its ``set`` and adds a
+check that it really does (keep ``n`` short: the check waits that long, plus a margin).
+Optional capabilities (iteration, ``touch``, ``get_and_touch``, ``count_hit``, ``lock``)
+are checked when the store has them; when it does not, the check raises ``CheckSkipped``,
+a ``unittest.SkipTest`` that pytest and unittest report as skipped, never as passed.
+Lease checks take a second instance on the same backend when you pass one
+(``await check(store, twin=other)``) and then also check exclusion across the two. A
+failed check raises ``ConformanceError``.
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
 import time
+import unittest
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from ._async import gather, sleep
+from ._errors import LeaseLostError
 from ._protocols import (
     CounterStorage,
     KVStorage,
+    LockStorage,
     is_counter_storage,
     is_get_touch_storage,
     is_iterable_storage,
+    is_lock_storage,
     is_ttl_storage,
 )
 
-__all__ = ["Check", "ConformanceError", "check_storage", "conformance_checks"]
+__all__ = ["Check", "CheckSkipped", "ConformanceError", "check_storage", "conformance_checks"]
 
 Store = KVStorage[Any]
 
@@ -83,18 +94,38 @@ class ConformanceError(AssertionError):
     """A store broke the contract; the message says which rule and with what input."""
 
 
+class CheckSkipped(unittest.SkipTest):
+    """The check does not apply to this store (it lacks the capability, or the check
+    needs an option that was not given); test runners report it as skipped."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a check may know beyond the store: see ``conformance_checks``."""
+
+    ttl_ms: int | None = None
+    twin: Store | None = None
+
+
 @dataclass(frozen=True)
 class Check:
-    """One named rule of the contract. Call it with a store; it raises on a breach."""
+    """One named rule of the contract. Call it with a store (and, for the lease checks,
+    optionally ``twin=``, a second instance on the same backend); it raises
+    ``ConformanceError`` on a breach and ``CheckSkipped`` when it does not apply."""
 
     name: str
-    run: Callable[[Store], Awaitable[None]]
+    run: Callable[[Store, Options], Awaitable[None]]
+    ttl_ms: int | None = None
 
-    def __call__(self, storage: Store) -> Awaitable[None]:
-        return self.run(storage)
+    def __call__(self, storage: Store, *, twin: Store | None = None) -> Awaitable[None]:
+        return self.run(storage, Options(ttl_ms=self.ttl_ms, twin=twin))
 
     def __str__(self) -> str:
         return self.name
+
+
+def _skip(reason: str) -> CheckSkipped:
+    return CheckSkipped(reason)
 
 
 def _fresh(label: str) -> str:
@@ -140,27 +171,29 @@ def _names(kind: type[Exception] | tuple[type[Exception], ...]) -> str:
     return " or ".join(k.__name__ for k in kinds)
 
 
-async def check_round_trip(storage: Store) -> None:
+async def check_round_trip(storage: Store, options: Options) -> None:
     """Every JSON-shaped value reads back equal to what was set."""
     key = _fresh("round-trip")
     try:
         for value in SAMPLE_VALUES:
             await storage.set(key, value)
             got = await storage.get(key)
-            _expect(got == value and type(got) is type(value), f"set {value!r}, got {got!r}")
-            _expect(await storage.has(key), f"has() is false after set({value!r})")
+            _expect(
+                got == value and type(got) is type(value), f"set {reprlib.repr(value)}, got {got!r}"
+            )
+            _expect(await storage.has(key), f"has() is false after set({reprlib.repr(value)})")
     finally:
         await storage.delete(key)
 
 
-async def check_missing_key(storage: Store) -> None:
+async def check_missing_key(storage: Store, options: Options) -> None:
     """A key never set reads as ``None`` and ``has`` is false."""
     key = _fresh("missing")
     _expect(await storage.get(key) is None, "get() of a missing key is not None")
     _expect(not await storage.has(key), "has() of a missing key is true")
 
 
-async def check_none_is_a_value(storage: Store) -> None:
+async def check_none_is_a_value(storage: Store, options: Options) -> None:
     """After ``set(k, None)``, ``has(k)`` is true and ``get(k)`` is ``None``."""
     key = _fresh("none")
     try:
@@ -171,7 +204,7 @@ async def check_none_is_a_value(storage: Store) -> None:
         await storage.delete(key)
 
 
-async def check_overwrite(storage: Store) -> None:
+async def check_overwrite(storage: Store, options: Options) -> None:
     """A second ``set`` replaces the first value entirely."""
     key = _fresh("overwrite")
     try:
@@ -183,7 +216,7 @@ async def check_overwrite(storage: Store) -> None:
         await storage.delete(key)
 
 
-async def check_delete(storage: Store) -> None:
+async def check_delete(storage: Store, options: Options) -> None:
     """``delete`` removes a key; deleting it again, or a key never set, is fine."""
     key = _fresh("delete")
     await storage.set(key, "value")
@@ -196,7 +229,7 @@ async def check_delete(storage: Store) -> None:
     )
 
 
-async def check_odd_keys(storage: Store) -> None:
+async def check_odd_keys(storage: Store, options: Options) -> None:
     """Empty, blank, multi-line, unicode, glob-like and 10,000-character keys all work
     and stay distinct from each other."""
     try:
@@ -214,7 +247,7 @@ async def check_odd_keys(storage: Store) -> None:
             await storage.delete(key)
 
 
-async def check_non_str_key_rejected(storage: Store) -> None:
+async def check_non_str_key_rejected(storage: Store, options: Options) -> None:
     """A non-``str`` key raises ``TypeError`` from every method, and nothing is written."""
     methods: list[tuple[str, Callable[[Any], Awaitable[object]]]] = [
         ("get", storage.get),
@@ -238,7 +271,7 @@ async def check_non_str_key_rejected(storage: Store) -> None:
             )
 
 
-async def check_unserializable_rejected(storage: Store) -> None:
+async def check_unserializable_rejected(storage: Store, options: Options) -> None:
     """A value JSON cannot hold raises ``TypeError``/``ValueError`` naming the key, and
     the store keeps what it had (and stays empty where it had nothing)."""
     key = _fresh("unserializable")
@@ -249,6 +282,12 @@ async def check_unserializable_rejected(storage: Store) -> None:
         math.inf,
         {"nested": [1, {"deeper": -math.inf}]},
         {"nested": {"a set": {1}}},
+        {1: "a", "1": "b"},  # json would write two "1" keys and read back one
+        {"nested": [{2: "int key"}]},
+        "lone \ud800 surrogate",
+        {"key \udfff": 1},
+        _nested(600),  # deeper than puregram.storage's MAX_DEPTH (512)
+        _nested(1_100),  # deeper than Python's default recursion limit
     ]
     try:
         for value in bad_values:
@@ -257,8 +296,10 @@ async def check_unserializable_rejected(storage: Store) -> None:
                 partial(storage.set, key, value),
                 f"set(key, {type(value).__name__})",
             )
-            _expect(key in str(exc), f"error for {value!r} does not name the key: {exc}")
-            _expect(not await storage.has(key), f"a rejected {value!r} was written")
+            _expect(
+                key in str(exc), f"error for {reprlib.repr(value)} does not name the key: {exc}"
+            )
+            _expect(not await storage.has(key), f"a rejected {reprlib.repr(value)} was written")
         await storage.set(key, {"kept": True})
         for value in bad_values:
             await _expect_raises(
@@ -272,10 +313,27 @@ async def check_unserializable_rejected(storage: Store) -> None:
         await storage.delete(key)
 
 
-async def check_iteration(storage: Store) -> None:
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def check_unencodable_key_rejected(storage: Store, options: Options) -> None:
+    """A key with a lone surrogate (which UTF-8, and so no backend, can encode) raises
+    ``ValueError`` naming the problem, and nothing is written."""
+    bad = "key \ud800 with a lone surrogate"
+    await _expect_raises(ValueError, partial(_set_value, storage, bad), "set(lone surrogate)")
+    await _expect_raises(ValueError, partial(storage.get, bad), "get(lone surrogate)")
+    clean = bad.encode("utf-8", "replace").decode("utf-8")
+    _expect(not await storage.has(clean), "a rejected key was written in another spelling")
+
+
+async def check_iteration(storage: Store, options: Options) -> None:
     """``keys``, ``values`` and ``entries`` yield every key exactly once, with its value."""
     if not is_iterable_storage(storage):
-        return
+        raise _skip("the store is not an IterableStorage")
     namespace = _fresh("iterate")
     expected = {f"{namespace}:{index}": {"index": index} for index in range(25)}
     try:
@@ -291,7 +349,7 @@ async def check_iteration(storage: Store) -> None:
         _expect(got == expected, "entries() does not match what was set")
         values = [value async for value in storage.values()]
         for value in expected.values():
-            _expect(value in values, f"values() misses {value!r}")
+            _expect(value in values, f"values() misses {reprlib.repr(value)}")
         gone = next(iter(expected))
         await storage.delete(gone)
         left = [key async for key in storage.keys()]
@@ -301,10 +359,10 @@ async def check_iteration(storage: Store) -> None:
             await storage.delete(key)
 
 
-async def check_touch(storage: Store) -> None:
+async def check_touch(storage: Store, options: Options) -> None:
     """``touch`` keeps a value as it is and never creates a missing key."""
     if not is_ttl_storage(storage):
-        return
+        raise _skip("the store is not a TtlStorage")
     key = _fresh("touch")
     try:
         await storage.set(key, {"kept": [1, 2]})
@@ -317,10 +375,10 @@ async def check_touch(storage: Store) -> None:
         await storage.delete(key)
 
 
-async def check_get_and_touch(storage: Store) -> None:
+async def check_get_and_touch(storage: Store, options: Options) -> None:
     """``get_and_touch`` reads what ``get`` reads and never creates a missing key."""
     if not is_get_touch_storage(storage):
-        return
+        raise _skip("the store has no get_and_touch")
     key = _fresh("get-and-touch")
     try:
         await storage.set(key, {"counter": 7})
@@ -334,11 +392,11 @@ async def check_get_and_touch(storage: Store) -> None:
         await storage.delete(key)
 
 
-async def check_count_hit(storage: Store) -> None:
+async def check_count_hit(storage: Store, options: Options) -> None:
     """``count_hit`` counts 1, 2, 3 in one window, stores ``{"hits", "resetAt"}``, and
     refuses to overwrite a live value that is not a counter."""
     if not is_counter_storage(storage):
-        return
+        raise _skip("the store is not a CounterStorage")
     key = _fresh("count-hit")
     window = 60_000
     try:
@@ -371,8 +429,136 @@ async def check_count_hit(storage: Store) -> None:
         )
         _expect(key in str(exc), f"the error does not name the key: {exc}")
         _expect(await storage.get(key) == foreign, "count_hit overwrote a foreign value")
+        bad_types: tuple[Any, ...] = (1.5, True, "60000", None)
+        for bad_type in bad_types:
+            await _expect_raises(
+                TypeError,
+                partial(storage.count_hit, _fresh("count-hit-type"), bad_type),
+                f"window_ms={bad_type!r}",
+            )
     finally:
         await storage.delete(key)
+
+
+async def check_count_hit_is_exact(storage: Store, options: Options) -> None:
+    """50 concurrent ``count_hit`` calls on one key count 1 to 50, each number once."""
+    if not is_counter_storage(storage):
+        raise _skip("the store is not a CounterStorage")
+    key = _fresh("count-hit-exact")
+    counts: list[int] = []
+
+    async def hit() -> None:
+        hits, _ = await storage.count_hit(key, 60_000)
+        counts.append(hits)
+
+    try:
+        await gather(*(hit for _ in range(50)))
+        _expect(sorted(counts) == list(range(1, 51)), f"50 concurrent hits counted {counts}")
+    finally:
+        await storage.delete(key)
+
+
+async def check_ttl_expires(storage: Store, options: Options) -> None:
+    """With ``ttl_ms`` given: an entry is live right after ``set`` and gone (``get`` and
+    ``has``) once ``ttl_ms`` has passed, with a margin."""
+    if options.ttl_ms is None:
+        raise _skip("conformance_checks(ttl_ms=...) was not given")
+    key = _fresh("ttl")
+    try:
+        await storage.set(key, {"short": "lived"})
+        _expect(await storage.has(key), "an entry is missing right after set()")
+        await sleep(options.ttl_ms / 1000 * 1.5 + 0.1)
+        _expect(await storage.get(key) is None, f"get() still reads it {options.ttl_ms} ms on")
+        _expect(not await storage.has(key), f"has() is still true {options.ttl_ms} ms on")
+    finally:
+        await storage.delete(key)
+
+
+def _lock_storage(storage: Store) -> LockStorage[Any]:
+    if not is_lock_storage(storage):
+        raise _skip("the store is not a LockStorage")
+    return storage
+
+
+async def check_lease_reads_and_writes(storage: Store, options: Options) -> None:
+    """A lease reads the value (and whether it was found); ``save`` and ``remove`` write
+    and end it; leaving the block (even by an exception) writes nothing and frees the key."""
+    store = _lock_storage(storage)
+    key = _fresh("lease")
+    try:
+        async with store.lock(key) as lease:
+            _expect(lease.key == key, f"lease.key is {lease.key!r}")
+            _expect(lease.value is None and not lease.found, "a missing key read as found")
+            await lease.save({"n": 1})
+        _expect(await store.get(key) == {"n": 1}, "lease.save() did not store the value")
+        async with store.lock(key) as lease:
+            _expect(lease.value == {"n": 1} and lease.found, f"lease read {lease.value!r}")
+        try:
+            async with store.lock(key, lease_ms=5_000) as lease:
+                raise _Planted
+        except _Planted:
+            pass
+        _expect(await store.get(key) == {"n": 1}, "leaving a lease changed the value")
+        async with store.lock(key) as lease:  # free again (or this would wait 5 s)
+            await lease.remove()
+        _expect(not await store.has(key), "lease.remove() left the key")
+        async with store.lock(key) as lease:
+            await lease.save(None)
+        async with store.lock(key) as lease:
+            _expect(lease.found and lease.value is None, "a stored None read as not found")
+            await lease.release(touch=True)
+        _expect(await store.has(key), "release(touch=True) removed the key")
+    finally:
+        await store.delete(key)
+
+
+class _Planted(Exception):
+    pass
+
+
+async def check_lease_exclusion(storage: Store, options: Options) -> None:
+    """20 read-modify-write cycles under ``lock`` (split over the twin instance when one
+    is given) lose no increment."""
+    store = _lock_storage(storage)
+    twin = _lock_storage(options.twin) if options.twin is not None else store
+    key = _fresh("lease-exclusion")
+
+    async def bump(on: LockStorage[Any]) -> None:
+        async with on.lock(key) as lease:
+            value = lease.value or 0
+            await sleep(0.001)  # let the others run while the key is held
+            await lease.save(value + 1)
+
+    try:
+        await gather(*(partial(bump, store if n % 2 else twin) for n in range(20)))
+        got = await store.get(key)
+        _expect(got == 20, f"20 increments under lock() left {got!r}")
+    finally:
+        await store.delete(key)
+
+
+async def check_lease_expires_and_fences(storage: Store, options: Options) -> None:
+    """A holder that never lets go frees the key after ``lease_ms``; its later ``save``
+    is refused with ``LeaseLostError`` and the next holder's value stays."""
+    store = _lock_storage(storage)
+    other = _lock_storage(options.twin) if options.twin is not None else store
+    key = _fresh("lease-expiry")
+    hung = store.lock(key, lease_ms=200)
+    stale = await hung.__aenter__()  # taken, never released: a dead or hung holder
+    try:
+        started = time.monotonic()
+        async with other.lock(key) as lease:
+            waited = time.monotonic() - started
+            await lease.save("next holder")
+        _expect(waited >= 0.1, f"a held key was taken after {waited * 1000:.0f} ms, not 200")
+        _expect(waited < 10, f"a dead holder's lease held the key {waited:.1f} s")
+        await _expect_raises(
+            LeaseLostError, partial(stale.save, "stale"), "save() under a lost lease"
+        )
+        _expect(await store.get(key) == "next holder", "a stale save overwrote the record")
+    finally:
+        await hung.__aexit__(None, None, None)
+        await store.delete(key)
 
 
 _COMMON = (
@@ -387,19 +573,38 @@ _COMMON = (
     check_touch,
     check_get_and_touch,
     check_count_hit,
+    check_count_hit_is_exact,
+    check_ttl_expires,
+    check_lease_reads_and_writes,
+    check_lease_exclusion,
+    check_lease_expires_and_fences,
 )
 
-
-def conformance_checks(*, serializes: bool) -> list[Check]:
-    """The checks for a store; ``serializes=True`` for stores that keep values as JSON."""
-    functions = _COMMON + ((check_unserializable_rejected,) if serializes else ())
-    return [Check(fn.__name__.removeprefix("check_"), fn) for fn in functions]
+_SERIALIZING = (check_unserializable_rejected, check_unencodable_key_rejected)
 
 
-async def check_storage(storage: Store, *, serializes: bool) -> None:
-    """Run every check in turn; raise ``ConformanceError`` at the first breach."""
-    for check in conformance_checks(serializes=serializes):
+def conformance_checks(*, serializes: bool, ttl_ms: int | None = None) -> list[Check]:
+    """The checks for a store; ``serializes=True`` for stores that keep values as JSON,
+    ``ttl_ms`` when every entry of the store expires that many ms after its ``set``."""
+    functions = _COMMON + (_SERIALIZING if serializes else ())
+    return [Check(fn.__name__.removeprefix("check_"), fn, ttl_ms) for fn in functions]
+
+
+async def check_storage(
+    storage: Store,
+    *,
+    serializes: bool,
+    ttl_ms: int | None = None,
+    twin: Store | None = None,
+) -> list[str]:
+    """Run every check in turn; raise ``ConformanceError`` at the first breach. Returns
+    the names of the checks that did not apply (skipped)."""
+    skipped: list[str] = []
+    for check in conformance_checks(serializes=serializes, ttl_ms=ttl_ms):
         try:
-            await check(storage)
+            await check(storage, twin=twin)
+        except CheckSkipped:
+            skipped.append(check.name)
         except ConformanceError as exc:
             raise ConformanceError(f"{check.name}: {exc}") from exc
+    return skipped
