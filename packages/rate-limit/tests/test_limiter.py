@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from puregram.rate_limit import RateLimiter, rate_limit
+from puregram.rate_limit import ForeignValueError, RateLimiter, rate_limit
 from puregram.storage import LruMemoryStorage, MemoryStorage
 from tools.stores import YieldingStorage
 
@@ -130,11 +130,23 @@ async def test_buckets_and_users_count_independently() -> None:
     assert await rl.check(bob, limit=1, window=10, bucket="a") is None
 
 
-async def test_empty_bucket_is_the_default_bucket() -> None:
-    rl, _ = limiter(Clock())
-    assert rl.resolve_key(Context(sender_id=3), "") == "default:3"
+async def test_only_a_missing_bucket_is_the_default_bucket() -> None:
+    """``f"{'default' if bucket is None else bucket}:{user_key}"``, as in TypeScript:
+    ``bucket=""`` is a bucket of its own."""
+    rl, storage = limiter(Clock())
+    assert rl.resolve_key(Context(sender_id=3), "") == ":3"
     assert rl.resolve_key(Context(sender_id=3)) == "default:3"
+    assert rl.resolve_key(Context(sender_id=3), None) == "default:3"
     assert rl.resolve_key(Context(sender_id=3), "x") == "x:3"
+    await rl.check(Context(sender_id=3), limit=1, window=10, bucket="")
+    assert await rl.check(Context(sender_id=3), limit=1, window=10) is None
+    assert sorted(storage._data) == [":3", "default:3"]
+
+
+async def test_the_largest_window_is_accepted_and_counted() -> None:
+    rl, storage = limiter(Clock())
+    assert await rl.hit("k", 1, 10**12) is None
+    assert await storage.get("k") == {"hits": 1, "resetAt": START_MS + 10**15}
 
 
 async def test_reset_forgets_the_window() -> None:
@@ -318,7 +330,8 @@ async def test_middleware_and_filter_share_the_bucket_they_name() -> None:
 
 
 BAD_OPTIONS: list[tuple[dict[str, Any], type[Exception], str]] = [
-    ({"limit": 0, "window": 1}, ValueError, "'limit' must be at least 1, got 0"),
+    ({"limit": 0, "window": 1}, ValueError, "'limit' must be from 1 to 9007199254740991, got 0"),
+    ({"limit": 2**53, "window": 1}, ValueError, "'limit' must be from 1 to 9007199254740991"),
     ({"limit": -3, "window": 1}, ValueError, "'limit'"),
     ({"limit": 1.5, "window": 1}, TypeError, "'limit' must be an int, got float"),
     ({"limit": True, "window": 1}, TypeError, "'limit' must be an int, got bool"),
@@ -327,6 +340,9 @@ BAD_OPTIONS: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"limit": 1, "window": -0.5}, ValueError, "'window'"),
     ({"limit": 1, "window": math.nan}, ValueError, "'window'"),
     ({"limit": 1, "window": math.inf}, ValueError, "'window'"),
+    # accepted before, and then every hit failed: now + window_ms overflowed the stores
+    ({"limit": 1, "window": 1e16}, ValueError, "'window' .* at most 1000000000000, got 1e"),
+    ({"limit": 1, "window": 10**12 + 1}, ValueError, "'window'"),
     ({"limit": 1, "window": "10"}, TypeError, "'window' must be seconds as an int or float"),
     ({"limit": 1, "window": None}, TypeError, "'window'"),
     ({"limit": 1, "window": 1, "bucket": 5}, TypeError, "'bucket' must be a str or None"),
@@ -385,8 +401,9 @@ async def test_a_value_that_is_not_an_entry_is_an_error_and_stays() -> None:
     """A foreign record at a rate-limit key (a key collision) is never overwritten."""
     storage: MemoryStorage[Any] = MemoryStorage({"default:1": {"counter": 3}})
     rl = rate_limit(storage=storage, clock=Clock())
-    with pytest.raises(ValueError, match="'default:1' is not an entry"):
+    with pytest.raises(ForeignValueError, match="'default:1' is not an entry") as info:
         await rl.check(Context(sender_id=1), limit=5, window=10)
+    assert info.value.key == "default:1"
     assert await storage.get("default:1") == {"counter": 3}
     # the lock of the failed hit is released: the next hit is not stuck
     await storage.delete("default:1")
@@ -448,6 +465,47 @@ async def test_get_and_set_path_is_exact_within_one_process() -> None:
 async def test_values_that_are_not_entries_are_refused(foreign: Any) -> None:
     storage: MemoryStorage[Any] = MemoryStorage({"k": foreign})
     rl = rate_limit(storage=storage, clock=Clock())
-    with pytest.raises(ValueError, match="'k' is not an entry"):
+    with pytest.raises(ForeignValueError, match="the record at key 'k' is not an entry"):
         await rl.hit("k", 5, 10)
     assert await storage.get("k") == foreign
+
+
+@pytest.mark.parametrize(
+    "make_storage", [MemoryStorage, lambda: LruMemoryStorage(max=10)], ids=["memory", "lru"]
+)
+async def test_a_stored_json_null_is_foreign_as_over_redis_and_sqlite(make_storage: Any) -> None:
+    """F18: ``get`` gives ``None`` for it as for a missing key; it used to be replaced by a
+    new window here while the counter stores refused it."""
+    storage = make_storage()
+    await storage.set("k", None)
+    rl = rate_limit(storage=storage, clock=Clock())
+    with pytest.raises(ForeignValueError, match="the record at key 'k' is not an entry") as info:
+        await rl.hit("k", 5, 10)
+    assert "a JSON null" in str(info.value)
+    assert await storage.has("k")
+    assert await storage.get("k") is None
+    assert len(rl._locks) == 0
+
+
+async def test_a_live_entry_costs_one_get_and_one_set_a_new_one_a_has_more() -> None:
+    calls: list[str] = []
+
+    class Counting(MemoryStorage[Any]):
+        async def get(self, key: str) -> Any:
+            calls.append("get")
+            return await super().get(key)
+
+        async def set(self, key: str, value: Any) -> None:
+            calls.append("set")
+            await super().set(key, value)
+
+        async def has(self, key: str) -> bool:
+            calls.append("has")
+            return await super().has(key)
+
+    rl = rate_limit(storage=Counting(), clock=Clock())
+    await rl.hit("k", 5, 10)
+    assert calls == ["get", "has", "set"]
+    calls.clear()
+    await rl.hit("k", 5, 10)
+    assert calls == ["get", "set"]

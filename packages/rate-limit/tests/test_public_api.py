@@ -3,7 +3,21 @@ from puregram.rate_limit import RateLimiter, rate_limit
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(puregram.rate_limit.__all__) == ["RateLimiter", "__version__", "rate_limit"]
+    assert sorted(puregram.rate_limit.__all__) == [
+        "CorruptValueError",
+        "ForeignValueError",
+        "RateLimiter",
+        "StorageError",
+        "__version__",
+        "rate_limit",
+    ]
+
+
+def test_the_storage_errors_are_the_cores() -> None:
+    import puregram.storage
+
+    for name in ("StorageError", "CorruptValueError", "ForeignValueError"):
+        assert getattr(puregram.rate_limit, name) is getattr(puregram.storage, name)
 
 
 def test_every_exported_name_exists() -> None:

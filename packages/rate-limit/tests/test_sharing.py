@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from puregram.rate_limit import rate_limit
+from puregram.rate_limit import ForeignValueError, rate_limit
 from puregram.session import session
 from puregram.storage import MemoryStorage
 
@@ -68,6 +68,6 @@ async def test_a_session_key_with_a_colon_can_collide_and_is_never_overwritten()
         context.session.name = "Ada"
 
     await with_session(context, handler)
-    with pytest.raises(ValueError, match="'default:42' is not an entry"):
+    with pytest.raises(ForeignValueError, match="'default:42' is not an entry"):
         await limiter.check(context, limit=5, window=60)
     assert await storage.get("default:42") == {"name": "Ada"}

@@ -1,4 +1,6 @@
-"""The per-key lock: overlapping updates for one key lose nothing; the table stays small."""
+"""The per-key lock of ``isolation="process"``: overlapping updates for one key lose
+nothing; the table stays small. (The lease path, the default over a memory store, is
+tested in ``test_leases.py``.)"""
 
 from __future__ import annotations
 
@@ -33,17 +35,19 @@ async def bump_through(mw: Any, sender_id: int) -> None:
 
 async def test_100_concurrent_updates_for_one_key_count_to_100() -> None:
     store = YieldingStorage()
-    mw = session(storage=store)
+    mw = session(storage=store, isolation="process")
     async with anyio.create_task_group() as tg:
         for _ in range(100):
             tg.start_soon(bump_through, mw, 1)
     assert await store.get("1") == {"counter": 100}
 
 
-async def test_without_the_lock_the_same_updates_would_lose_counts() -> None:
-    """Guards the test above: two middlewares share a store but not a lock table."""
+async def test_two_process_isolated_middlewares_on_one_store_lose_counts() -> None:
+    """Guards the test above: two middlewares share a store but not a lock table, as
+    the README warns; the default (the store's lease) keeps all 100 (test_leases.py)."""
     store = YieldingStorage()
-    first, second = session(storage=store), session(storage=store)
+    first = session(storage=store, isolation="process")
+    second = session(storage=store, isolation="process")
     async with anyio.create_task_group() as tg:
         for i in range(100):
             tg.start_soon(bump_through, first if i % 2 else second, 1)
@@ -53,7 +57,7 @@ async def test_without_the_lock_the_same_updates_would_lose_counts() -> None:
 
 async def test_distinct_keys_run_concurrently_and_leave_no_locks_behind() -> None:
     store = YieldingStorage()
-    mw: Any = session(storage=store)
+    mw: Any = session(storage=store, isolation="process")
     peak = 0
 
     async def watch() -> None:
@@ -72,7 +76,7 @@ async def test_distinct_keys_run_concurrently_and_leave_no_locks_behind() -> Non
 
 
 async def test_the_lock_is_released_when_the_handler_raises() -> None:
-    mw: Any = session()
+    mw: Any = session(isolation="process")
 
     async def fail() -> None:
         raise KeyError("x")
@@ -85,7 +89,7 @@ async def test_the_lock_is_released_when_the_handler_raises() -> None:
 
 
 async def test_the_lock_is_released_when_the_update_is_cancelled() -> None:
-    mw: Any = session()
+    mw: Any = session(isolation="process")
     started = anyio.Event()
 
     async def hang() -> None:

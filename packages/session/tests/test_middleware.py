@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from puregram.session import NoSessionError, Session, session, ttl
+from puregram.session import (
+    CorruptValueError,
+    ForeignValueError,
+    NoSessionError,
+    Session,
+    _middleware,
+    session,
+    ttl,
+)
 from puregram.storage import MemoryStorage
 
 pytestmark = pytest.mark.anyio
@@ -331,11 +340,128 @@ async def test_ttl_below_the_top_level_is_explained() -> None:
         await run(mw, Update(1), nested)
 
 
-async def test_a_stored_value_that_is_not_an_object_is_an_error() -> None:
-    store: MemoryStorage[Any] = MemoryStorage({"1": [1, 2]})
-    with pytest.raises(ValueError, match="stored session at key '1' is a JSON list"):
-        await run(session(storage=store), Update(1), bump)
-    assert await store.get("1") == [1, 2]
+ISOLATIONS = pytest.mark.parametrize("isolation", ["store", "process"])
+
+
+@ISOLATIONS
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ([1, 2], "is an array in JSON"),
+        ("text", "is a string in JSON"),
+        (3, "is a number in JSON"),
+        (False, "is a boolean in JSON"),
+        (None, "is a JSON null"),
+    ],
+    ids=repr,
+)
+async def test_a_stored_record_that_is_not_an_object_is_foreign_and_left_alone(
+    isolation: Any, stored: object, shown: str
+) -> None:
+    """A JSON ``null`` too: ``get`` returns ``None`` for it as for a missing key, but it is
+    someone's record, so it is never overwritten by a new session (F16)."""
+    store: MemoryStorage[Any] = MemoryStorage({"1": stored})
+    ran: list[bool] = []
+
+    async def handler(context: Any) -> None:
+        ran.append(True)
+        await bump(context)
+
+    with pytest.raises(ForeignValueError, match=f"the record at key '1' {shown}") as info:
+        await run(session(storage=store, isolation=isolation), Update(1), handler)
+    assert info.value.key == "1"
+    assert ran == []  # the handler never ran
+    assert store._data == {"1": stored}
+    assert len(store._leases) == 0  # nothing held afterwards
+
+
+@ISOLATIONS
+async def test_a_str_subclass_key_is_stored_as_an_exact_str(isolation: Any) -> None:
+    """``get_storage_key`` returning an enum member (Python 3.10 has no StrEnum) (F17)."""
+
+    class Room(str, enum.Enum):
+        LOBBY = "lobby"
+
+    store: MemoryStorage[Any] = MemoryStorage()
+    mw = session(storage=store, get_storage_key=lambda _: Room.LOBBY, isolation=isolation)
+    await run(mw, Update(1), bump)
+    await run(mw, Update(2), bump)
+    [(key, value)] = store._data.items()
+    assert key.__class__ is str
+    assert (key, value) == ("lobby", {"counter": 2})
+
+
+@ISOLATIONS
+async def test_a_sender_id_whose_str_is_a_str_subclass_is_an_exact_str(isolation: Any) -> None:
+    class Text(str):
+        def __str__(self) -> str:
+            return self
+
+    store: MemoryStorage[Any] = MemoryStorage()
+    await run(session(storage=store, isolation=isolation), Update(Text("ann")), bump)
+    assert [key.__class__ for key in store._data] == [str]
+
+
+async def test_a_key_with_a_lone_surrogate_is_a_value_error_before_the_handler() -> None:
+    ran: list[bool] = []
+
+    async def handler(context: Any) -> None:
+        ran.append(True)
+
+    with pytest.raises(ValueError, match="lone surrogate"):
+        await run(session(get_storage_key=lambda _: "a\ud800"), Update(1), handler)
+    assert ran == []
+
+
+@ISOLATIONS
+async def test_a_stored_record_nested_too_deeply_is_corrupt(isolation: Any) -> None:
+    deep: Any = {"a": 1}
+    for _ in range(100_000):
+        deep = {"n": deep}
+    store: MemoryStorage[Any] = MemoryStorage({"1": deep})
+    with pytest.raises(CorruptValueError, match="key '1' is unreadable") as info:
+        await run(session(storage=store, isolation=isolation), Update(1), bump)
+    assert info.value.key == "1"
+    assert store._data["1"] is deep
+
+
+@ISOLATIONS
+async def test_the_fast_decoder_turns_recursion_into_corrupt_value(
+    isolation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session copies records with the C scanner alone; were its stack to run out
+    (it takes a few frames fewer than the encoder, so only near the limit), the error is
+    a ``CorruptValueError`` naming the key, not a bare ``RecursionError``."""
+
+    def too_deep(text: str, index: int) -> Any:
+        raise RecursionError("maximum recursion depth exceeded while decoding a JSON object")
+
+    monkeypatch.setattr(_middleware, "_scan", too_deep)
+    store: MemoryStorage[Any] = MemoryStorage({"1": {"counter": 1}})
+    with pytest.raises(CorruptValueError, match="nested too deeply") as info:
+        await run(session(storage=store, isolation=isolation), Update(1), bump)
+    assert info.value.key == "1"
+    assert store._data == {"1": {"counter": 1}}
+
+
+@ISOLATIONS
+async def test_saving_a_session_nested_too_deeply_is_the_cores_value_error(
+    isolation: Any,
+) -> None:
+    store: MemoryStorage[Any] = MemoryStorage({"1": {"counter": 1}})
+
+    async def nest(context: Any) -> None:
+        deep: Any = [1]
+        for _ in range(100_000):
+            deep = [deep]
+        context.session.counter = 2
+        context.session.deep = deep
+
+    with pytest.raises(
+        ValueError, match="cannot store key '1' as JSON: the value is nested too deeply"
+    ):
+        await run(session(storage=store, isolation=isolation), Update(1), nest)
+    assert store._data == {"1": {"counter": 1}}
 
 
 async def test_the_session_is_a_session_instance() -> None:
@@ -355,6 +481,7 @@ async def test_the_session_is_a_session_instance() -> None:
         ({"get_storage_key": "id"}, "get_storage_key"),
         ({"clock": 5}, "clock"),
         ({"storage": {}}, "storage"),
+        ({"isolation": 1}, "isolation"),
     ],
 )
 def test_bad_options_name_the_option(options: dict[str, Any], named: str) -> None:

@@ -7,9 +7,13 @@ import puregram.session
 
 def test_all_is_pinned() -> None:
     assert sorted(puregram.session.__all__) == [
+        "CorruptValueError",
+        "ForeignValueError",
+        "LeaseLostError",
         "NoSessionError",
         "Session",
         "SessionLayer",
+        "StorageError",
         "__version__",
         "session",
         "ttl",
@@ -29,3 +33,13 @@ def test_version_matches_about() -> None:
     from puregram.session.__about__ import __version__
 
     assert puregram.session.__version__ == __version__ == "0.1.0"
+
+
+def test_the_storage_errors_are_the_cores() -> None:
+    """A handler catches ``puregram.session.LeaseLostError`` and the core's alike."""
+    import puregram.storage
+
+    for name in ("StorageError", "CorruptValueError", "ForeignValueError", "LeaseLostError"):
+        assert getattr(puregram.session, name) is getattr(puregram.storage, name)
+    assert issubclass(puregram.session.ForeignValueError, ValueError)
+    assert issubclass(puregram.session.CorruptValueError, ValueError)

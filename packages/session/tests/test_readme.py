@@ -19,8 +19,9 @@ EXAMPLES = readme_examples.collect(README)
 
 
 def test_the_readme_has_the_examples_it_promises() -> None:
-    # install/counter, three ttl scenarios, two typing examples, no-session, bad value
-    assert len(EXAMPLES) == 8
+    # install/counter, three ttl scenarios, two typing examples, no-session, bad value,
+    # two middlewares sharing one store's lease
+    assert len(EXAMPLES) == 9
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)

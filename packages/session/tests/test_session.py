@@ -81,7 +81,7 @@ def test_ttl_key_vanishes_for_every_kind_of_read() -> None:
     clock = Clock()
     s = make({"keep": 1}, clock)
     s.user = ttl("ann", 5_000)
-    clock.now += 4_999
+    clock.now += 5_000  # exactly t: still there (expired once now - at > t)
     assert s.user == "ann"
     clock.now += 1
     assert "user" not in s
@@ -96,9 +96,9 @@ def test_every_assignment_restarts_the_clock() -> None:
     s.counter = ttl(0, 5_000)
     clock.now += 4_000
     s.counter += 1
-    clock.now += 4_000
+    clock.now += 5_000
     assert s.counter == 1
-    clock.now += 1_000
+    clock.now += 1
     assert "counter" not in s
 
 

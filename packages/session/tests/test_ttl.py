@@ -66,7 +66,7 @@ async def test_an_expired_key_is_gone_now_and_in_every_later_update() -> None:
         s.code = ttl("1234", 1_000)
         s.keep = True
         seen.append(s.get("code"))
-        clock.now += 1_000
+        clock.now += 1_001
         seen.append(s.get("code"))
 
     await run(mw, expire_midway)
@@ -91,7 +91,7 @@ async def test_a_record_with_nothing_but_metadata_is_deleted() -> None:
     mw = session(storage=store, clock=clock)
     await run(mw, lambda s: s.update(code=ttl("1234", 1_000)))
     assert await store.has("1")
-    clock.now += 1_000
+    clock.now += 1_001
     await run(mw, lambda s: None)
     assert not await store.has("1")
 
@@ -151,3 +151,89 @@ async def test_initial_may_use_ttl() -> None:
         "greeted": False,
         "__ttl": {"greeted": {"t": 60_000, "at": START}},
     }
+
+
+async def test_a_key_lives_through_exactly_t_and_expires_one_ms_later() -> None:
+    """The boundary of @puregram/session: expired once ``now - at > t``."""
+    store: MemoryStorage[Any] = MemoryStorage()
+    clock = Clock()
+    mw = session(storage=store, clock=clock)
+    await run(mw, lambda s: s.update(code=ttl("1234", 1_000)))
+    seen: list[object] = []
+    clock.now = START + 1_000
+    await run(mw, lambda s: seen.append(s.get("code")))
+    clock.now = START + 1_001
+    await run(mw, lambda s: seen.append(s.get("code")))
+    assert seen == ["1234", None]
+
+
+async def test_a_fractional_t_written_by_javascript_is_honoured_and_kept() -> None:
+    store: MemoryStorage[Any] = MemoryStorage(
+        {
+            "1": {
+                "a": 1,
+                "b": 2,
+                "__ttl": {"a": {"t": 1500.5, "at": START}, "b": {"t": 10, "at": START + 0.5}},
+            }
+        }
+    )
+    clock = Clock()
+    mw = session(storage=store, clock=clock)
+    seen: list[Any] = []
+    clock.now = START + 1_500
+    await run(mw, lambda s: seen.append(dict(s)))
+    assert seen == [{"a": 1}]  # b: 1500 - 0.5 > 10; a: 1500 <= 1500.5
+    assert await store.get("1") == {"a": 1, "__ttl": {"a": {"t": 1500.5, "at": START}}}
+    clock.now = START + 1_501
+    await run(mw, lambda s: seen.append(dict(s)))
+    assert seen[-1] == {}
+    assert not await store.has("1")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"t": 0, "at": START},
+        {"t": -5, "at": START},
+        {"t": True, "at": START},
+        {"t": 1_000, "at": False},
+        {"t": 1_000, "at": None},
+        {"t": "1000", "at": START},
+    ],
+    ids=repr,
+)
+async def test_ttl_entries_that_are_not_finite_positive_numbers_are_dropped(
+    entry: dict[str, Any],
+) -> None:
+    store: MemoryStorage[Any] = MemoryStorage({"1": {"a": 1, "__ttl": {"a": entry}}})
+    clock = Clock()
+    clock.now = START + 10**9
+    mw = session(storage=store, clock=clock)
+    seen: list[Any] = []
+    await run(mw, lambda s: seen.append(dict(s)))
+    assert seen == [{"a": 1}]  # never expires
+    assert await store.get("1") == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("ms", "error", "message"),
+    [
+        (-1, ValueError, "ttl option 'ms' must be from 0 to 1000000000000000 milliseconds"),
+        (10**15 + 1, ValueError, "ttl option 'ms' must be from 0 to 1000000000000000"),
+        (True, TypeError, "ttl option 'ms' must be a whole number of milliseconds"),
+        (1.5, TypeError, "ttl option 'ms' must be a whole number of milliseconds"),
+        (1000.0, TypeError, "got float 1000.0"),
+        ("1000", TypeError, "ttl option 'ms'"),
+    ],
+    ids=repr,
+)
+def test_ttl_ms_is_checked_by_the_core_checker(
+    ms: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        ttl("x", ms)  # type: ignore[arg-type]
+
+
+def test_ttl_ms_bounds_that_are_accepted() -> None:
+    assert ttl("x", 0).ms == 0  # type: ignore[attr-defined]
+    assert ttl("x", 10**15).ms == 10**15  # type: ignore[attr-defined]

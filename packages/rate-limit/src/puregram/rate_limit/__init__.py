@@ -5,10 +5,21 @@ The map of the package:
 - ``rate_limit(...)`` makes a ``RateLimiter`` (``_limiter.py``): imperative ``check``,
   ``hit``, ``reset`` and ``resolve_key``, and the ``middleware`` and ``filter`` forms;
 - the window arithmetic (``_window.py``) is private; the get + set path serialises hits
-  per key with ``puregram.storage.KeyLocks``.
+  per key with ``puregram.storage.KeyLocks``;
+- ``StorageError``, ``CorruptValueError`` and ``ForeignValueError``, the core's errors
+  about stored data, re-exported for ``except`` clauses (see the README's error table).
 """
+
+from puregram.storage import CorruptValueError, ForeignValueError, StorageError
 
 from .__about__ import __version__
 from ._limiter import RateLimiter, rate_limit
 
-__all__ = ["RateLimiter", "__version__", "rate_limit"]
+__all__ = [
+    "CorruptValueError",
+    "ForeignValueError",
+    "RateLimiter",
+    "StorageError",
+    "__version__",
+    "rate_limit",
+]

@@ -17,7 +17,7 @@ from puregram.storage import (
 )
 
 from ._types import Clock, Filter, GetKey, Middleware, Next, OnLimitExceeded
-from ._window import check_bucket, check_options, entry, new_hits, retry_after, unix_ms
+from ._window import check_bucket, check_options, entry, foreign, new_hits, retry_after, unix_ms
 
 __all__ = ["RateLimiter", "rate_limit"]
 
@@ -77,9 +77,10 @@ class RateLimiter:
         return f"{type(self).__name__}(storage={self._storage!r})"
 
     def resolve_key(self, context: Any, bucket: str | None = None) -> str | None:
-        """The stored key ``f"{bucket or 'default'}:{user_key}"``, or ``None`` when
-        ``get_key`` gives no user key. No I/O. ``get_key`` returning a non-``str`` is a
-        ``TypeError``."""
+        """The stored key ``f"{'default' if bucket is None else bucket}:{user_key}"``, or
+        ``None`` when ``get_key`` gives no user key. No I/O. ``bucket=""`` is a bucket of
+        its own (``":42"``), as in the TypeScript package. ``get_key`` returning a
+        non-``str`` is a ``TypeError``."""
         check_bucket(bucket)
         user_key = self._get_key(context)
         if user_key is None:
@@ -88,7 +89,7 @@ class RateLimiter:
             raise TypeError(
                 f"rate_limit get_key must return a str or None, got {type(user_key).__name__}"
             )
-        return f"{bucket or 'default'}:{user_key}"
+        return f"{'default' if bucket is None else bucket}:{user_key}"
 
     async def check(
         self, context: Any, *, limit: int, window: float, bucket: str | None = None
@@ -114,9 +115,10 @@ class RateLimiter:
         Returns ``None`` when the hit is within ``limit`` hits per ``window`` seconds,
         else ``retry_after``: whole seconds until the window ends, rounded up, at least 1.
         Every hit is counted, over-limit ones too. Costs one ``count_hit`` on a counter
-        store, else one ``get`` and one ``set``. Raises ``TypeError``/``ValueError`` for a
-        bad key or option, before the store is touched; a stored value that is not an
-        entry is a ``ValueError`` naming the key, and is left as it was.
+        store, else one ``get`` and one ``set`` (and a ``has`` when the ``get`` found
+        nothing). Raises ``TypeError``/``ValueError`` for a bad key or option, before the
+        store is touched; a stored value that is not an entry (a JSON ``null`` included)
+        is a ``ForeignValueError`` naming the key, and is left as it was.
         """
         window_ms = check_options(limit, window)
         return await self._hit(check_key(key), limit, window_ms)
@@ -140,7 +142,12 @@ class RateLimiter:
         locks = self._locks
         await locks.acquire(key)
         try:
-            hits, reset_at = new_hits(key, await storage.get(key), int(self._clock()), window_ms)
+            stored = await storage.get(key)
+            # ``get`` answers None for a missing key and for a stored JSON null alike:
+            # only then ask ``has``, so that a live entry still costs one get and one set.
+            if stored is None and await storage.has(key):
+                raise foreign(key, "a JSON null")
+            hits, reset_at = new_hits(key, stored, int(self._clock()), window_ms)
             await storage.set(key, entry(hits, reset_at))
         finally:
             locks.release(key)

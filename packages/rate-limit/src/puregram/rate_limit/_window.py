@@ -6,13 +6,20 @@ Pure functions with no I/O, so the limiter's two counting paths (a store's atomi
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
-from puregram.storage import describe_key
+from puregram.storage import ForeignValueError, check_count, check_seconds
 
-__all__ = ["check_options", "entry", "new_hits", "retry_after", "unix_ms"]
+__all__ = [
+    "check_bucket",
+    "check_options",
+    "entry",
+    "foreign",
+    "new_hits",
+    "retry_after",
+    "unix_ms",
+]
 
 
 def unix_ms() -> int:
@@ -21,26 +28,16 @@ def unix_ms() -> int:
 
 
 def check_options(limit: object, window: object) -> int:
-    """Validate ``limit`` and ``window``; return the window in whole milliseconds.
+    """Validate ``limit`` and ``window`` with the core checker; return the window in
+    whole milliseconds.
 
-    ``limit`` is an ``int >= 1``; ``window`` is seconds as an ``int`` or ``float``,
-    finite and ``> 0``, rounded to whole milliseconds (at least 1). A wrong type is a
-    ``TypeError``, a wrong value a ``ValueError``; both name the option.
+    ``limit`` is an ``int`` from 1 to ``MAX_COUNT``; ``window`` is seconds as an ``int``
+    or ``float``, finite, ``> 0`` and at most ``MAX_MS / 1000``, rounded to whole
+    milliseconds (at least 1). A wrong type is a ``TypeError``, a wrong value a
+    ``ValueError``; both name the option.
     """
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise TypeError(f"rate limit option 'limit' must be an int, got {type(limit).__name__}")
-    if limit < 1:
-        raise ValueError(f"rate limit option 'limit' must be at least 1, got {limit}")
-    if isinstance(window, bool) or not isinstance(window, (int, float)):
-        raise TypeError(
-            f"rate limit option 'window' must be seconds as an int or float, "
-            f"got {type(window).__name__}"
-        )
-    if not (window > 0 and math.isfinite(window)):
-        raise ValueError(
-            f"rate limit option 'window' must be a finite number of seconds > 0, got {window}"
-        )
-    return max(1, round(window * 1000))
+    check_count("limit", limit, owner="rate limit")
+    return check_seconds("window", window, owner="rate limit")
 
 
 def check_bucket(bucket: object) -> None:
@@ -60,8 +57,10 @@ def new_hits(key: str, stored: Any, now: int, window_ms: int) -> tuple[int, int]
     """The window after one more hit on ``stored`` (the entry read at ``key``, or ``None``).
 
     Returns ``(hits, reset_at)``: a missing or ended window (``resetAt <= now``) starts
-    anew at ``(1, now + window_ms)``. Raises ``ValueError`` naming ``key`` when ``stored``
-    is not a rate-limit entry (someone else's data at that key), so it is never overwritten.
+    anew at ``(1, now + window_ms)``. Raises ``ForeignValueError`` naming ``key`` when
+    ``stored`` is not a rate-limit entry (someone else's data at that key), so it is never
+    overwritten. ``None`` is read as missing: the caller tells a stored JSON ``null``
+    apart (with ``has``) before calling this.
     """
     if stored is None:
         return 1, now + window_ms
@@ -74,9 +73,13 @@ def new_hits(key: str, stored: Any, now: int, window_ms: int) -> tuple[int, int]
             if reset_at <= now:
                 return 1, now + window_ms
             return hits + 1, int(reset_at)
-    raise ValueError(
-        f"the value at rate-limit key {describe_key(key)} is not an entry "
-        f'{{"hits": int, "resetAt": unix_ms}}: {type(stored).__name__} {stored!r:.80}'
+    raise foreign(key, f"{type(stored).__name__} {stored!r:.80}")
+
+
+def foreign(key: str, held: str) -> ForeignValueError:
+    """The error for a record at ``key`` that is not a rate-limit entry."""
+    return ForeignValueError(
+        key, f'is not an entry {{"hits": int, "resetAt": unix_ms}} (it holds {held})'
     )
 
 

@@ -7,14 +7,33 @@ The map of the package:
 - ``Session``: the mapping the handler sees, with attribute access (``_session.py``);
 - ``ttl()``: mark a session key to expire (``_ttl.py``);
 - ``SessionLayer[S]``: typing for a context that carries a session (``_layer.py``);
-- ``NoSessionError``: raised by every use of the session of an update with no key.
+- ``NoSessionError``: raised by every use of the session of an update with no key;
+  ``StorageError``, ``CorruptValueError``, ``ForeignValueError`` and ``LeaseLostError``,
+  the core's errors about stored data, re-exported (``_errors.py`` draws the tree).
 """
 
 from .__about__ import __version__
-from ._errors import NoSessionError
+from ._errors import (
+    CorruptValueError,
+    ForeignValueError,
+    LeaseLostError,
+    NoSessionError,
+    StorageError,
+)
 from ._layer import SessionLayer
 from ._middleware import session
 from ._session import Session
 from ._ttl import ttl
 
-__all__ = ["NoSessionError", "Session", "SessionLayer", "__version__", "session", "ttl"]
+__all__ = [
+    "CorruptValueError",
+    "ForeignValueError",
+    "LeaseLostError",
+    "NoSessionError",
+    "Session",
+    "SessionLayer",
+    "StorageError",
+    "__version__",
+    "session",
+    "ttl",
+]

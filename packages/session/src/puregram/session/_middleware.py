@@ -6,16 +6,21 @@ import inspect
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
 from puregram.storage import (
+    CorruptValueError,
+    ForeignValueError,
     KeyLocks,
     KVStorage,
     MemoryStorage,
+    check_key,
+    check_ms,
     encode_value,
     is_get_touch_storage,
+    is_lock_storage,
     is_ttl_storage,
 )
 
@@ -24,7 +29,7 @@ from ._nosession import NoSession
 from ._session import Clock, Session
 from ._ttl import TTL_KEY, read_meta
 
-__all__ = ["Middleware", "Next", "session"]
+__all__ = ["Isolation", "Middleware", "Next", "session"]
 
 Next = Callable[[], Awaitable[object]]
 Middleware = Callable[[Any, Next], Awaitable[None]]
@@ -32,14 +37,53 @@ Middleware = Callable[[Any, Next], Awaitable[None]]
 Initial = Callable[[Any], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 GetStorageKey = Callable[[Any], str | Awaitable[str | None] | None]
 
+Isolation = Literal["store", "process"]
+"""``"store"``: every update holds the store's lease on its key (``LockStorage.lock``),
+exclusive across processes; ``"process"``: a per-key lock inside this middleware only."""
+
 # typeshed omits scan_once, which JSONDecoder.__init__ sets (the C scanner when available).
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
+# JSON's names for what a stored record may be instead of an object.
+_JSON_TYPES: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+}
 
-def _decode(text: str) -> Any:
+
+def _decode(key: str, text: str) -> Any:
     """Copy back from JSON text this module encoded itself (compact, no surrounding
-    whitespace), with the C scanner alone: ``json.loads`` adds two regex scans."""
-    return _scan(text, 0)[0]
+    whitespace), with the C scanner alone: ``json.loads`` adds two regex scans.
+
+    Text nested too deeply for the scanner is a ``CorruptValueError`` naming ``key``
+    (as the core's ``decode_value``), never a bare ``RecursionError``.
+    """
+    try:
+        return _scan(text, 0)[0]
+    except RecursionError:
+        raise CorruptValueError(key, "the session is nested too deeply to read") from None
+
+
+def _copy_stored(key: str, raw: object) -> tuple[str, dict[str, Any]]:
+    """The JSON text of a stored record and a fresh copy of it, for the handler.
+
+    A record that cannot be copied as JSON (nested too deeply, a type JSON cannot hold,
+    put in a ``MemoryStorage`` by hand) is a ``CorruptValueError``; one that is not a
+    JSON object (another plugin's record, or a JSON ``null``) is a ``ForeignValueError``.
+    Both name the key, and the record is left as it was.
+    """
+    try:
+        text = encode_value(key, raw)
+    except (TypeError, ValueError) as exc:
+        raise CorruptValueError(key, f"the stored session is not JSON: {exc}") from exc
+    record = _decode(key, text)
+    if record.__class__ is not dict:
+        kind = _JSON_TYPES.get(record.__class__, f"a {type(record).__name__}")
+        raise ForeignValueError(key, f"is {kind} in JSON, not a session (a JSON object)")
+    return text, record
 
 
 def _unix_ms() -> int:
@@ -52,6 +96,8 @@ def session(
     get_storage_key: GetStorageKey | None = None,
     storage: KVStorage[Any] | None = None,
     clock: Callable[[], int] | None = None,
+    isolation: Isolation | None = None,
+    lease_ms: int = 30_000,
 ) -> Middleware:
     """Build the session middleware: ``await middleware(context, next)``.
 
@@ -62,10 +108,24 @@ def session(
     - ``storage``: any ``KVStorage`` (default: a new ``MemoryStorage``).
     - ``clock``: unix milliseconds, for ttl (default: the system clock); tests pass a
       fake one to move time without sleeping.
+    - ``isolation``: ``"store"`` runs every update under the store's lease on its key
+      (``storage.lock(key)``: exclusive across processes and middlewares), ``"process"``
+      under a per-key lock of this middleware only; ``None`` (default) is ``"store"``
+      when the store is a ``LockStorage``, else ``"process"``.
+    - ``lease_ms``: how long a lease holds the key at most (whole ms, default 30,000):
+      a worker that dies frees its users after that long. An update whose handler runs
+      longer loses the key, and its save is refused with ``LeaseLostError``.
 
-    Round trips per update: one read (``get_and_touch`` when the store has it, else
-    ``get``), then a ``set`` or ``delete`` when the session changed, or a ``touch`` when it
-    did not and the read did not already roll the ttl.
+    Round trips per update, with a lease: the lease and the read (one), then a save, a
+    remove or a release (one; the release touches the ttl on a ``TtlStorage``). Without:
+    one read (``get_and_touch`` when the store has it, else ``get``; a ``has`` follows a
+    read that found nothing, to tell a missing record from a stored JSON ``null``), then
+    a ``set`` or ``delete`` when the session changed, or a ``touch`` when it did not and
+    the read did not already roll the ttl.
+
+    Options of the wrong type are a ``TypeError``, out of range a ``ValueError``, both
+    naming the option; ``isolation="store"`` over a store without ``lock`` is a
+    ``TypeError``.
     """
     if initial is not None and not callable(initial):
         raise TypeError(f"session(initial=...) must be callable, got {type(initial).__name__}")
@@ -77,18 +137,51 @@ def session(
         raise TypeError(f"session(clock=...) must be callable, got {type(clock).__name__}")
     if storage is None:
         storage = MemoryStorage()
-    elif not all(callable(getattr(storage, name, None)) for name in ("get", "set", "delete")):
+    elif not all(
+        callable(getattr(storage, name, None)) for name in ("get", "set", "delete", "has")
+    ):
         raise TypeError(
             "session(storage=...) must be a puregram KVStorage "
-            f"(get, set, delete), got {type(storage).__name__}"
+            f"(get, set, delete, has), got {type(storage).__name__}"
         )
-    return SessionMiddleware(initial, get_storage_key, storage, clock or _unix_ms)
+    lease_ms = check_ms("lease_ms", lease_ms, owner="session")
+    if isolation is None:
+        leased = is_lock_storage(storage)
+    elif isolation == "store":
+        if not is_lock_storage(storage):
+            raise TypeError(
+                "session(isolation='store') needs a store with lock() (a LockStorage), "
+                f"got {type(storage).__name__}; use isolation='process' for this store"
+            )
+        leased = True
+    elif isolation == "process":
+        leased = False
+    else:  # a caller without a type checker
+        error = ValueError if isinstance(isolation, str) else TypeError  # type: ignore[unreachable]
+        raise error(
+            f"session(isolation=...) must be 'store', 'process' or None, got {isolation!r:.60}"
+        )
+    return SessionMiddleware(
+        initial, get_storage_key, storage, clock or _unix_ms, leased=leased, lease_ms=lease_ms
+    )
 
 
 class SessionMiddleware:
     """The middleware ``session()`` returns. See ``session`` for what it does."""
 
-    __slots__ = ("_clock", "_get_key", "_initial", "_locks", "_read", "_storage", "_touch")
+    __slots__ = (
+        "_clock",
+        "_get_key",
+        "_has",
+        "_initial",
+        "_lease_ms",
+        "_lock",
+        "_locks",
+        "_read",
+        "_storage",
+        "_touch",
+        "_touch_on_release",
+    )
 
     def __init__(
         self,
@@ -96,13 +189,25 @@ class SessionMiddleware:
         get_storage_key: GetStorageKey | None,
         storage: KVStorage[Any],
         clock: Clock,
+        *,
+        leased: bool = False,
+        lease_ms: int = 30_000,
     ) -> None:
         self._initial = initial
         self._get_key = get_storage_key
         self._storage = storage
         self._clock = clock
+        self._lease_ms = lease_ms
+        # No in-process queue in front of a lease: the store queues its own waiters per
+        # key (see the README, "Concurrency"), and a queue here would make a waiter in
+        # this process wait out a hung handler instead of its lease_ms.
         self._locks = KeyLocks(anyio.Event)
         # Resolved once: the hot path calls bound methods, never re-probes the store.
+        self._lock: Callable[..., Any] | None = (
+            storage.lock if leased and is_lock_storage(storage) else None
+        )
+        self._touch_on_release = is_ttl_storage(storage)
+        self._has: Callable[[str], Awaitable[bool]] = storage.has
         self._read: Callable[[str], Awaitable[Any]]
         self._touch: Callable[[str], Awaitable[None]] | None
         if is_get_touch_storage(storage):
@@ -112,15 +217,29 @@ class SessionMiddleware:
         else:
             self._read, self._touch = storage.get, None
 
+    @property
+    def isolation(self) -> Isolation:
+        """``"store"`` when updates hold the store's lease, else ``"process"``."""
+        return "process" if self._lock is None else "store"
+
     async def __call__(self, context: Any, next: Next) -> None:  # noqa: A002
         if self._get_key is None:
             sender_id = getattr(context, "sender_id", None)
-            key = self._no_sender(context) if sender_id is None else str(sender_id)
+            if sender_id is None:
+                key: str | NoSession = self._no_sender(context)
+            else:
+                key = str(sender_id)
+                if key.__class__ is not str or not key.isascii():
+                    key = check_key(key)  # an exact str, and no lone surrogate
         else:
             key = await self._custom_key(context)
-        if type(key) is not str:
+        if key.__class__ is not str:
             assert isinstance(key, NoSession)
             await self._without_session(context, next, key)
+            return
+        assert isinstance(key, str)
+        if self._lock is not None:
+            await self._run_leased(context, next, key)
             return
         locks = self._locks
         if not locks.try_acquire(key):
@@ -147,7 +266,9 @@ class SessionMiddleware:
             raise TypeError(
                 f"get_storage_key must return str or None, got {type(key).__name__}: {key!r}"
             )
-        return key
+        # A str subclass (an enum member) becomes an exact str; a lone surrogate, which no
+        # store can encode, is a ValueError now rather than a store error after the handler.
+        return check_key(key)
 
     @staticmethod
     async def _without_session(context: Any, next: Next, stand_in: NoSession) -> None:  # noqa: A002
@@ -160,43 +281,69 @@ class SessionMiddleware:
                 f"({stand_in._reason}): nothing was saved"
             )
 
-    async def _run(self, context: Any, next: Next, key: str) -> None:  # noqa: A002
-        raw = await self._read(key)
+    async def _load(self, context: Any, key: str, raw: Any) -> tuple[str | None, Session]:
+        """The JSON text of the stored record (``None`` when new) and the session."""
         if raw is None:
-            before = None
-            current = await self._new(context, key)
-        else:
-            # A fresh copy: the store may hold the record by reference (MemoryStorage),
-            # and the handler must not change it before we decide to save.
-            before = _encode(key, raw)
-            record = _decode(before)
-            if type(record) is not dict:
-                raise ValueError(
-                    f"stored session at key {key!r} is a JSON {type(record).__name__}, "
-                    "not an object"
-                )
-            meta = record.pop(TTL_KEY, None)
-            current = Session(record, read_meta(meta, record) if meta else {}, self._clock)
-        context.session = current
+            return None, await self._new(context, key)
+        # A fresh copy: the store may hold the record by reference (MemoryStorage),
+        # and the handler must not change it before we decide to save.
+        before, record = _copy_stored(key, raw)
+        meta = record.pop(TTL_KEY, None)
+        return before, Session(record, read_meta(meta, record) if meta else {}, self._clock)
 
-        await next()  # raises: nothing is saved, the exception propagates as it is
-
+    def _after(self, context: Any, key: str, current: Session) -> str | None:
+        """The JSON text to store after the handler, or ``None`` when the session is empty."""
         assigned = getattr(context, "session", None)
         if assigned is not current:
             current = self._replaced(key, assigned)
         record = current._record()
-        if not record:
+        return _encode(key, record) if record else None
+
+    async def _run(self, context: Any, next: Next, key: str) -> None:  # noqa: A002
+        raw = await self._read(key)
+        if raw is None and await self._has(key):
+            raise _stored_null(key)
+        before, current = await self._load(context, key, raw)
+        context.session = current
+
+        await next()  # raises: nothing is saved, the exception propagates as it is
+
+        after = self._after(context, key, current)
+        if after is None:
             if before is not None:
                 await self._storage.delete(key)
             return
-        after = _encode(key, record)
         if after == before:
             if self._touch is not None:
                 await self._touch(key)
             return
         # Store a fresh copy, never the handler's live objects: a reference the handler
         # leaked must not be able to change the stored record later.
-        await self._storage.set(key, _decode(after))
+        await self._storage.set(key, _decode(key, after))
+
+    async def _run_leased(self, context: Any, next: Next, key: str) -> None:  # noqa: A002
+        assert self._lock is not None
+        # Leaving the block releases the lease without writing: when the handler raises,
+        # and when the record is refused, nothing is saved.
+        async with self._lock(key, lease_ms=self._lease_ms) as lease:
+            raw = lease.value
+            if raw is None and lease.found:
+                raise _stored_null(key)
+            before, current = await self._load(context, key, raw)
+            context.session = current
+
+            await next()
+
+            after = self._after(context, key, current)
+            if after is None:
+                if before is not None:
+                    await lease.remove()  # LeaseLostError when lost: nothing deleted
+                else:
+                    await lease.release()
+            elif after == before:
+                await lease.release(touch=self._touch_on_release)
+            else:
+                await lease.save(_decode(key, after))  # LeaseLostError when lost
 
     async def _new(self, context: Any, key: str) -> Session:
         current = Session({}, {}, self._clock)
@@ -210,7 +357,7 @@ class SessionMiddleware:
         current.update(start)  # through __setitem__: ttl() values and key checks apply
         if current._data:
             # Copy, so that a handler never mutates a mapping ``initial`` keeps around.
-            object.__setattr__(current, "_data", _decode(_encode(key, current._data)))
+            object.__setattr__(current, "_data", _decode(key, _encode(key, current._data)))
         return current
 
     def _replaced(self, key: str, assigned: object) -> Session:
@@ -229,16 +376,26 @@ class SessionMiddleware:
         return current
 
 
+def _stored_null(key: str) -> ForeignValueError:
+    return ForeignValueError(key, "is a JSON null, not a session (a JSON object)")
+
+
 def _encode(key: str, record: Any) -> str:
-    """JSON text of ``record``; on failure, an error naming the session key at fault."""
+    """JSON text of ``record``; on failure, an error naming the session key at fault.
+
+    An error the core explains itself (nesting too deep, a dict key that is not a
+    ``str``, with its path) is raised as the core's, naming the storage key.
+    """
     try:
         return encode_value(key, record)
     except (TypeError, ValueError) as exc:
-        if isinstance(record, dict):
+        if isinstance(record, dict) and exc.__cause__ is not None:
             for name, value in record.items():
                 try:
                     encode_value(key, value)
                 except (TypeError, ValueError) as inner:
+                    if inner.__cause__ is None:
+                        break
                     hint = ""
                     if "Ttl" in str(inner.__cause__):
                         hint = " (ttl() only works on a top-level session key)"

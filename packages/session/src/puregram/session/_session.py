@@ -28,10 +28,12 @@ class Session(MutableMapping[str, Any]):
     __slots__ = ("_clock", "_data", "_meta")
 
     _data: dict[str, Any]
-    _meta: dict[str, dict[str, int]]
+    _meta: dict[str, dict[str, float]]
     _clock: Clock
 
-    def __init__(self, data: dict[str, Any], meta: dict[str, dict[str, int]], clock: Clock) -> None:
+    def __init__(
+        self, data: dict[str, Any], meta: dict[str, dict[str, float]], clock: Clock
+    ) -> None:
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_meta", meta)
         object.__setattr__(self, "_clock", clock)
@@ -40,9 +42,11 @@ class Session(MutableMapping[str, Any]):
 
     # -- expiry ---------------------------------------------------------------------------
 
-    def _expired(self, key: str, now: int) -> bool:
+    def _expired(self, key: str, now: float) -> bool:
+        # Strictly later than ``t``, as @puregram/session: a key with ``t`` 1000 set at
+        # ``at`` is still there at ``at + 1000`` and gone at ``at + 1001``.
         entry = self._meta[key]
-        return now - entry["at"] >= entry["t"]
+        return now - entry["at"] > entry["t"]
 
     def _expire_key(self, key: str) -> None:
         if self._expired(key, self._clock()):

@@ -1,12 +1,16 @@
 """``ttl()``: mark a session key to expire, and the ``"__ttl"`` metadata it leaves.
 
 The metadata sits in the stored record under ``TTL_KEY`` as ``{key: {"t": ms, "at":
-unix_ms}}``: the key expires once ``now - at >= t``. The handler never sees it.
+unix_ms}}``: the key expires once ``now - at > t``, as in ``@puregram/session``. The
+handler never sees it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeVar, cast
+
+from puregram.storage import check_ms
 
 __all__ = ["TTL_KEY", "Ttl", "read_meta", "ttl"]
 
@@ -36,28 +40,41 @@ def ttl(value: T, ms: int = 30_000) -> T:
     removes the expiry. The result is typed as ``value`` so that assignments type-check,
     but it is a marker that only a session assignment understands.
 
-    Raises ``TypeError`` when ``ms`` is not an ``int``, ``ValueError`` when it is negative.
+    Raises ``TypeError`` when ``ms`` is not an ``int`` (``bool`` and ``float`` included),
+    ``ValueError`` when it is negative or above ``MAX_MS`` (10**15, about 31,700 years).
     """
-    if type(ms) is not int:  # bool is an int subclass, and ttl(x, True) is surely a mistake
-        raise TypeError(f"ttl ms must be an int (milliseconds), got {type(ms).__name__}: {ms!r}")
-    if ms < 0:
-        raise ValueError(f"ttl ms must be >= 0 (0 removes the expiry), got {ms}")
-    return cast(T, Ttl(value, ms))
+    if isinstance(ms, float):
+        # The core checker takes a float without a fraction; a ttl takes an int only, as
+        # it always did (``ttl(x, 1.5)`` is surely a mistake, and so is ``ttl(x, True)``,
+        # which the checker refuses).
+        raise TypeError(
+            f"ttl option 'ms' must be a whole number of milliseconds (an int), got float {ms!r}"
+        )
+    return cast(T, Ttl(value, check_ms("ms", ms, owner="ttl", minimum=0)))
 
 
-def read_meta(raw: object, data: dict[str, Any]) -> dict[str, dict[str, int]]:
+def _number(value: object) -> bool:
+    """A finite JSON number: ``int`` or ``float``, not ``bool``."""
+    kind = value.__class__
+    return kind is int or (kind is float and math.isfinite(value))  # type: ignore[arg-type]
+
+
+def read_meta(raw: object, data: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The usable ``"__ttl"`` entries of a stored record, for keys that ``data`` holds.
 
-    Entries that are malformed (written by hand, or by a buggy bot) are dropped, so the
-    key simply stops expiring, rather than a session becoming unreadable.
+    An entry is ``{"t": ms, "at": unix_ms}``: ``t`` a finite number > 0 and ``at`` a
+    finite number. Either may have a fraction (a Node.js bot may write ``1500.5``); it is
+    honoured and kept as it is. Entries that are malformed (written by hand, or by a
+    buggy bot) are dropped, so the key simply stops expiring, rather than a session
+    becoming unreadable.
     """
-    meta: dict[str, dict[str, int]] = {}
+    meta: dict[str, dict[str, float]] = {}
     if not isinstance(raw, dict):
         return meta
     for key, entry in raw.items():
         if key not in data or not isinstance(entry, dict):
             continue
         t, at = entry.get("t"), entry.get("at")
-        if type(t) is int and type(at) is int and t > 0:
-            meta[key] = {"t": t, "at": at}
+        if _number(t) and _number(at) and t > 0:  # type: ignore[operator]
+            meta[key] = {"t": t, "at": at}  # type: ignore[dict-item]
     return meta
