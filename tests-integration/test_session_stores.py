@@ -79,7 +79,8 @@ async def test_a_ttl_field_expires_and_its_metadata_goes_with_it(
     anyio_backend: str, kind: str, store_opener: OpenStore
 ) -> None:
     """``ttl(value, 5_000)`` on the session's clock: the record carries ``__ttl`` while
-    the key lives; at 5 s it reads as missing, and the next save drops key and metadata."""
+    the key lives (through exactly 5 s, as in TypeScript: expired once ``now - at > t``);
+    one millisecond later it reads as missing, and the next save drops key and metadata."""
     clock = FakeClock()
     async with store_opener(kind, clock=clock) as case:
         middleware = session(storage=case.storage, clock=clock)
@@ -98,9 +99,9 @@ async def test_a_ttl_field_expires_and_its_metadata_goes_with_it(
         def read_code(context: Any) -> Any:
             return context.session.get("code")
 
-        clock.now = NOW + 4_999
-        assert await run_update(middleware, 7, read_code) == "1234"
         clock.now = NOW + 5_000
+        assert await run_update(middleware, 7, read_code) == "1234"
+        clock.now = NOW + 5_001
         assert await run_update(middleware, 7, read_code) is None
 
         def bump(context: Any) -> Any:
