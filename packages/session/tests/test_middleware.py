@@ -458,7 +458,7 @@ async def test_saving_a_session_nested_too_deeply_is_the_cores_value_error(
         context.session.deep = deep
 
     with pytest.raises(
-        ValueError, match="cannot store key '1' as JSON: the value is nested too deeply"
+        ValueError, match="cannot store key '1' as JSON: the value is nested more than 512"
     ):
         await run(session(storage=store, isolation=isolation), Update(1), nest)
     assert store._data == {"1": {"counter": 1}}

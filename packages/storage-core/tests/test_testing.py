@@ -13,8 +13,15 @@ from typing import Any
 
 import pytest
 
-from puregram.storage import MemoryStorage, check_key, check_ms, decode_value, encode_value
-from puregram.storage._leases import LocalLease, LocalLeases
+from puregram.storage import (
+    LeaseLostError,
+    MemoryStorage,
+    check_key,
+    check_ms,
+    decode_value,
+    encode_value,
+)
+from puregram.storage._leases import LocalLeases
 from puregram.storage.testing import (
     Check,
     CheckSkipped,
@@ -89,12 +96,9 @@ class JsonStore:
         return entry["hits"], entry["resetAt"]
 
     @asynccontextmanager
-    async def lock(self, key: str, *, lease_ms: int = 30_000) -> AsyncIterator[LocalLease[Any]]:
+    async def lock(self, key: str, *, lease_ms: int = 30_000) -> AsyncIterator["JsonLease"]:
         token = await self.leases.acquire(check_key(key), check_ms("lease_ms", lease_ms))
-        found = key in self.data
-        lease: LocalLease[Any] = LocalLease(
-            self, self.leases, key, token, found, await self.get(key) if found else None
-        )
+        lease = JsonLease(self, key, token, key in self.data, await self.get(key))
         try:
             yield lease
         finally:
@@ -111,6 +115,35 @@ class JsonStore:
     async def entries(self) -> AsyncIterator[tuple[str, Any]]:
         for key, raw in list(self.data.items()):
             yield key, decode_value(key, raw)
+
+
+class JsonLease:
+    """A correct ``Lease`` over ``JsonStore``: fenced by the token in ``LocalLeases``."""
+
+    def __init__(self, store: JsonStore, key: str, token: int, found: bool, value: Any) -> None:
+        self.store, self.key, self.token, self.found, self.value = store, key, token, found, value
+        self.done = False
+
+    def _end(self) -> None:
+        assert not self.done
+        self.done = True
+        if not self.store.leases.holds(self.key, self.token):
+            raise LeaseLostError(self.key)
+
+    async def save(self, value: Any) -> None:
+        self._end()
+        await self.store.set(self.key, value)
+        self.store.leases.release(self.key, self.token)
+
+    async def remove(self) -> None:
+        self._end()
+        await self.store.delete(self.key)
+        self.store.leases.release(self.key, self.token)
+
+    async def release(self, *, touch: bool = False) -> None:
+        if not self.done:
+            self.done = True
+            self.store.leases.release(self.key, self.token)
 
 
 class HasIgnoresNone(JsonStore):

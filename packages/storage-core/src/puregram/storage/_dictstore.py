@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, MutableMapping
-from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
 
 from ._codec import reject_key
-from ._leases import LocalLease, LocalLeases, local_lock
+from ._leases import LocalLease, LocalLeases
 
 V = TypeVar("V")
 
@@ -48,16 +47,14 @@ class DictStore(Generic[V]):
             reject_key(key)
         return key in self._data
 
-    def lock(
-        self, key: str, *, lease_ms: int = 30_000
-    ) -> AbstractAsyncContextManager[LocalLease[V]]:
+    def lock(self, key: str, *, lease_ms: int = 30_000) -> LocalLease[V]:
         """``async with store.lock(key) as lease:`` per-key exclusion inside this store
         instance (the ``LockStorage`` capability). A holder that hangs past ``lease_ms``
         loses the key to the next waiter, and its write is refused with ``LeaseLostError``.
         Waiting parks on an event; no polling."""
         if key.__class__ is not str and not isinstance(key, str):
             reject_key(key)
-        return local_lock(self, self._leases, key, lease_ms)
+        return LocalLease(self, self._leases, key, lease_ms)
 
     async def keys(self) -> AsyncIterator[str]:
         data = self._data

@@ -12,13 +12,11 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
 from ._async import new_event, wait_event
 from ._errors import LeaseLostError
-from ._options import check_ms
+from ._options import MAX_MS, check_ms
 
 V = TypeVar("V")
 
@@ -96,20 +94,40 @@ class LocalLeases:
 
 
 class LocalLease(Generic[V]):
-    """The ``Lease`` of an in-memory store: reads and writes go to ``store`` directly."""
+    """The ``Lease`` of an in-memory store, and its own ``async with`` context: entering
+    takes the key and reads the value, leaving releases it. A class rather than an
+    ``asynccontextmanager``: the generator machinery cost more than the lease itself."""
 
-    __slots__ = ("_done", "_found", "_key", "_leases", "_store", "_token", "_value")
+    __slots__ = ("_done", "_found", "_key", "_lease_ms", "_leases", "_store", "_token", "_value")
 
-    def __init__(
-        self, store: Any, leases: LocalLeases, key: str, token: int, found: bool, value: Any
-    ) -> None:
+    def __init__(self, store: Any, leases: LocalLeases, key: str, lease_ms: int) -> None:
         self._store = store
         self._leases = leases
         self._key = key
-        self._token = token
-        self._found = found
-        self._value = value
+        if lease_ms.__class__ is not int or not 1 <= lease_ms <= MAX_MS:  # the common case
+            lease_ms = check_ms("lease_ms", lease_ms, owner=f"{type(store).__name__}.lock")
+        self._lease_ms = lease_ms
+        self._token = 0
+        self._found = False
+        self._value: Any = None
+        self._done = True  # until entered
+
+    async def __aenter__(self) -> LocalLease[V]:
+        if self._token:
+            raise RuntimeError(f"a lock() on key {self._key!r} was entered twice")
+        key = self._key
+        self._token = await self._leases.acquire(key, self._lease_ms)
         self._done = False
+        data = self._store._data
+        if key in data:
+            self._found = True
+            self._value = data[key]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not self._done:
+            self._done = True
+            self._leases.release(self._key, self._token)
 
     @property
     def key(self) -> str:
@@ -145,30 +163,7 @@ class LocalLease(Generic[V]):
             self._leases.release(self._key, self._token)
 
     async def release(self, *, touch: bool = False) -> None:
+        """End the lease; ``touch`` does nothing here: in-memory entries never expire."""
         if not self._done:
             self._done = True
             self._leases.release(self._key, self._token)
-
-    async def _close(self) -> None:
-        await self.release()
-
-
-@asynccontextmanager
-async def local_lock(
-    store: Any, leases: LocalLeases, key: str, lease_ms: int
-) -> AsyncIterator[LocalLease[Any]]:
-    """``store.lock(key)`` for an in-memory store: take the lease, read the value."""
-    lease_ms = check_ms("lease_ms", lease_ms, owner=f"{type(store).__name__}.lock")
-    token = await leases.acquire(key, lease_ms)
-    try:
-        found = key in store._data
-        lease: LocalLease[Any] = LocalLease(
-            store, leases, key, token, found, store._data.get(key) if found else None
-        )
-    except BaseException:
-        leases.release(key, token)
-        raise
-    try:
-        yield lease
-    finally:
-        await lease.release()
