@@ -29,5 +29,7 @@ def test_rate_limit_makes_a_rate_limiter() -> None:
     assert isinstance(rate_limit(), RateLimiter)
 
 
-def test_version_is_a_string() -> None:
-    assert puregram.rate_limit.__version__ == "0.1.0"
+def test_version_is_the_distribution_version() -> None:
+    from importlib.metadata import version
+
+    assert puregram.rate_limit.__version__ == version("puregram-rate-limit")

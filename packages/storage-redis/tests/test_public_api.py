@@ -26,7 +26,9 @@ pytestmark = pytest.mark.anyio
 
 def test_all_is_pinned() -> None:
     assert puregram.storage_redis.__all__ == ["RedisStorage", "__version__"]
-    assert puregram.storage_redis.__version__ == "0.1.0"
+    from importlib.metadata import version
+
+    assert puregram.storage_redis.__version__ == version("puregram-storage-redis")
 
 
 def test_constructor_signature() -> None:

@@ -37,3 +37,9 @@ __all__ = [
     "session",
     "ttl",
 ]
+
+# Tracebacks and reprs name the public module, not the private one a name lives in.
+for _value in list(globals().values()):
+    if getattr(_value, "__module__", "").startswith(__name__ + "._"):
+        _value.__module__ = __name__
+del _value
