@@ -10,9 +10,11 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from puregram.storage import (
     CorruptValueError,
+    ForeignValueError,
     check_key,
+    check_ms,
+    check_text,
     decode_value,
-    describe_key,
     encode_value,
 )
 
@@ -37,9 +39,10 @@ class RedisStorage(Generic[V]):
 
     Every method sends the commands its docstring names and nothing else. Backend
     failures surface as redis-py's own exceptions (``redis.exceptions.ConnectionError``,
-    ...). Raises ``TypeError`` for a ``prefix`` that is not a ``str``, a ``ttl_ms`` that
-    is not an ``int``, or a client without async commands; ``ValueError`` for
-    ``ttl_ms <= 0``.
+    ...). Options go through ``puregram.storage.check_ms``/``check_text``: ``TypeError``
+    for a ``prefix`` that is not a ``str``, a ``ttl_ms`` that is not whole milliseconds
+    (``bool`` and ``1.5`` included), or a client without async commands; ``ValueError``
+    for a ``ttl_ms`` outside 1..``MAX_MS`` or a ``prefix`` with a lone surrogate.
     """
 
     __slots__ = ("_client", "_pattern", "_prefix", "_run", "_ttl_ms")
@@ -51,15 +54,10 @@ class RedisStorage(Generic[V]):
         prefix: str = "puregram:",
         ttl_ms: int | None = None,
     ) -> None:
-        if not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
+        # Exact str from here on: a subclass's __add__/__radd__ never builds a name.
+        prefix = check_text("prefix", prefix, owner="RedisStorage")
         if ttl_ms is not None:
-            if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int):
-                raise TypeError(
-                    f"ttl_ms must be an int (milliseconds) or None, got {type(ttl_ms).__name__}"
-                )
-            if ttl_ms <= 0:
-                raise ValueError(f"ttl_ms must be at least 1 millisecond, got {ttl_ms}")
+            ttl_ms = check_ms("ttl_ms", ttl_ms, owner="RedisStorage")
         run = getattr(client, "execute_command", None)
         if not inspect.iscoroutinefunction(run):
             raise TypeError(
@@ -96,7 +94,8 @@ class RedisStorage(Generic[V]):
         Raises ``CorruptValueError`` naming the key when the stored text is not JSON (or,
         with ``decode_responses=True``, not UTF-8).
         """
-        return await self._read(key, "GET", self._prefix + check_key(key))
+        key = check_key(key)
+        return await self._read(key, "GET", self._prefix + key)
 
     async def set(self, key: str, value: V) -> None:
         """Store ``value`` as JSON. One ``SET``, with ``PX ttl_ms`` when the store has a ttl.
@@ -104,8 +103,9 @@ class RedisStorage(Generic[V]):
         A value JSON cannot hold raises ``TypeError``/``ValueError`` naming the key
         before anything is sent.
         """
-        name = self._prefix + check_key(key)
+        key = check_key(key)
         text = encode_value(key, value)
+        name = self._prefix + key
         if self._ttl_ms is None:
             await self._run("SET", name, text)
         else:
@@ -131,7 +131,8 @@ class RedisStorage(Generic[V]):
     async def get_and_touch(self, key: str) -> V | None:
         """``get`` and ``touch`` in one command: ``GETEX key PX ttl_ms``, or a plain ``GET``
         without a ttl. A missing key stays missing. Raises like ``get``."""
-        name = self._prefix + check_key(key)
+        key = check_key(key)
+        name = self._prefix + key
         if self._ttl_ms is None:
             return await self._read(key, "GET", name)
         return await self._read(key, "GETEX", name, "PX", self._ttl_ms)
@@ -152,16 +153,15 @@ class RedisStorage(Generic[V]):
         One ``EVALSHA`` of a Lua script (plus one ``EVAL`` the first time a server sees
         it) that stores ``{"hits": n, "resetAt": unix_ms}`` with ``PX`` until the
         window ends. Time is the Redis server's clock. A value at ``key`` that is not
-        such a counter (another plugin's record) raises ``ValueError`` naming the key,
-        one that is not JSON ``CorruptValueError``; either is left as it was.
-        ``window_ms`` must be an ``int`` (``TypeError``) of at least 1 (``ValueError``),
-        checked before anything is sent.
+        such a counter (another plugin's record, or ``hits``/``resetAt`` outside
+        0..2**53-1) raises ``ForeignValueError`` (a ``ValueError``) naming the key, one
+        that is not JSON ``CorruptValueError``; either is left as it was. ``window_ms``
+        goes through ``check_ms`` (whole ms, 1..``MAX_MS``), checked before anything is
+        sent.
         """
-        name = self._prefix + check_key(key)
-        if isinstance(window_ms, bool) or not isinstance(window_ms, int):
-            raise TypeError(f"window_ms must be an int, got {type(window_ms).__name__}")
-        if window_ms < 1:
-            raise ValueError(f"window_ms must be at least 1, got {window_ms}")
+        key = check_key(key)
+        name = self._prefix + key
+        window_ms = check_ms("window_ms", window_ms, owner="RedisStorage.count_hit")
         try:
             try:
                 hits, reset_at = await self._run("EVALSHA", COUNT_HIT_SHA, 1, name, window_ms)
@@ -175,9 +175,11 @@ class RedisStorage(Generic[V]):
                 reason = message.split(CORRUPT_MARKER, 1)[1].strip()
                 raise CorruptValueError(key, reason) from None
             if NOT_COUNTER_MARKER in message:
-                raise ValueError(
-                    f"count_hit: key {describe_key(key)} holds a value that is not a rate-limit "
-                    'counter {"hits": int, "resetAt": unix_ms}; it was left as it was'
+                why = message.split(NOT_COUNTER_MARKER, 1)[1].strip()
+                raise ForeignValueError(
+                    key,
+                    'is not a rate-limit counter {"hits": int, "resetAt": unix_ms} '
+                    f"(it {why}), so count_hit refused it",
                 ) from None
             raise
         return int(hits), int(reset_at)
