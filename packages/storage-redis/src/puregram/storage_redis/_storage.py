@@ -34,7 +34,8 @@ V = TypeVar("V")
 
 
 class RedisStorage(Generic[V]):
-    """A ``TtlStorage`` and ``IterableStorage`` keeping JSON text at ``prefix + key``.
+    """A ``TtlStorage``, ``IterableStorage``, ``CounterStorage`` and ``LockStorage``
+    keeping JSON text at ``prefix + key``.
 
     ``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (or any
     client with the same async methods), made with ``decode_responses`` true or false;
