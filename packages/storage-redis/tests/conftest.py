@@ -8,7 +8,7 @@ this folder too; the servers live in the harness's module singleton either way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -72,3 +72,26 @@ async def any_client(
 @pytest.fixture
 def store(any_client: Redis | RedisCluster, prefix: str) -> RedisStorage[Any]:
     return RedisStorage(client=any_client, prefix=prefix)
+
+
+CommandsSent = Callable[[Redis, Callable[[], Awaitable[object]]], Awaitable[dict[str, int]]]
+
+
+async def _commands_sent(raw: Redis, action: Callable[[], Awaitable[object]]) -> dict[str, int]:
+    """Run ``action`` and return the commands the server executed meanwhile, by name
+    (``INFO commandstats`` after ``CONFIG RESETSTAT``)."""
+    await raw.config_resetstat()
+    await action()
+    stats = await raw.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(value["calls"])
+        for name, value in stats.items()
+        if name not in ("cmdstat_config", "cmdstat_info")
+    }
+
+
+@pytest.fixture
+def commands_sent() -> CommandsSent:
+    """``await commands_sent(client, action)``: the commands ``action`` made the standalone
+    server run, by name."""
+    return _commands_sent

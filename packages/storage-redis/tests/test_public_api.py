@@ -13,10 +13,12 @@ from puregram.storage import (
     CounterStorage,
     GetTouchStorage,
     IterableStorage,
+    LockStorage,
     TtlStorage,
     is_counter_storage,
     is_get_touch_storage,
     is_iterable_storage,
+    is_lock_storage,
     is_ttl_storage,
 )
 from puregram.storage_redis import RedisStorage
@@ -45,6 +47,7 @@ async def test_it_has_every_capability(client: Redis) -> None:
     assert is_iterable_storage(store)
     assert is_get_touch_storage(store)
     assert is_counter_storage(store)
+    assert is_lock_storage(store)
 
 
 def _satisfies_every_protocol_statically(store: RedisStorage[dict[str, Any]]) -> None:
@@ -53,4 +56,5 @@ def _satisfies_every_protocol_statically(store: RedisStorage[dict[str, Any]]) ->
     iterable: IterableStorage[dict[str, Any]] = store
     get_touch: GetTouchStorage[dict[str, Any]] = store
     counter: CounterStorage[dict[str, Any]] = store
-    del ttl, iterable, get_touch, counter
+    lock: LockStorage[dict[str, Any]] = store
+    del ttl, iterable, get_touch, counter, lock

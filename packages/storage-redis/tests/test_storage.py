@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.asyncio import Redis, RedisCluster
 
-from puregram.storage import CorruptValueError
+from puregram.storage import CorruptValueError, ForeignValueError
 from puregram.storage_redis import RedisStorage
 
 KINDS = ["single", "single-decoded", "cluster", "cluster-decoded"]
@@ -270,10 +270,58 @@ async def test_count_hit_never_overwrites_another_record(
 ) -> None:
     store: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix)
     await store.set("k", foreign)
-    with pytest.raises(ValueError, match="'k'"):
+    with pytest.raises(ForeignValueError, match="'k'") as caught:
         await store.count_hit("k", 60_000)
+    assert caught.value.key == "k"
+    assert isinstance(caught.value, ValueError), "old callers catching ValueError still work"
     assert await store.get("k") == foreign
     assert await client.pttl(prefix + "k") == -1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"hits":9223372036854775808,"resetAt":4102444800000}',  # 2**63: wrapped negative
+        '{"hits":1e300,"resetAt":4102444800000}',
+        '{"hits":9007199254740992,"resetAt":4102444800000}',  # 2**53
+        '{"hits":-1,"resetAt":4102444800000}',
+        '{"hits":1,"resetAt":1e300}',
+        '{"hits":1,"resetAt":-1e300}',
+        '{"hits":1,"resetAt":9007199254740992}',
+        '{"hits":1,"resetAt":-1}',
+        '{"hits":1,"resetAt":"4102444800000"}',
+        '{"hits":1,"resetAt":null}',
+        '{"hits":1}',
+        '"a string"',
+        "42",
+    ],
+)
+@pytest.mark.parametrize("kind", ["single", "cluster"])
+async def test_count_hit_refuses_a_malformed_counter(
+    kind: str, prefix: str, client_factory: Callable[..., Redis | RedisCluster], raw: str
+) -> None:
+    async with client_factory(kind) as any_client:
+        store: RedisStorage[Any] = RedisStorage(client=any_client, prefix=prefix)
+        await any_client.set(prefix + "k", raw)
+        with pytest.raises(ForeignValueError, match=r"the record at key 'k' .*counter") as caught:
+            await store.count_hit("k", 60_000)
+        assert caught.value.key == "k"
+        assert await any_client.get(prefix + "k") == raw.encode(), "the record was changed"
+        assert await any_client.pttl(prefix + "k") == -1
+        await any_client.delete(prefix + "k")
+
+
+async def test_count_hit_accepts_the_largest_valid_counter(client: Redis, prefix: str) -> None:
+    store: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix)
+    far = 4_102_444_800_000
+    await store.set("k", {"hits": 2**53 - 2, "resetAt": far})
+    assert await store.count_hit("k", 60_000) == (2**53 - 1, far)
+    # Saturated: the count stays exact in a double (Lua, JavaScript) and is never refused.
+    assert await store.count_hit("k", 60_000) == (2**53 - 1, far)
+    await store.set("frac", {"hits": 1, "resetAt": far + 0.5})
+    assert await store.count_hit("frac", 60_000) == (2, far)
+    await store.set("zero", {"hits": 0, "resetAt": 0})
+    assert (await store.count_hit("zero", 60_000))[0] == 1
 
 
 async def test_count_hit_on_corrupt_value_raises_and_keeps_it(client: Redis, prefix: str) -> None:

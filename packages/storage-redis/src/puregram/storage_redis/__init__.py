@@ -1,8 +1,8 @@
 """puregram.storage_redis: puregram storage on Redis and Redis Cluster.
 
-``RedisStorage`` is a ``TtlStorage``, ``IterableStorage``, ``GetTouchStorage`` and
-``CounterStorage`` over a ``redis.asyncio`` client: values as JSON at ``prefix + key``,
-one command per call.
+``RedisStorage`` is a ``TtlStorage``, ``IterableStorage``, ``GetTouchStorage``,
+``CounterStorage`` and ``LockStorage`` over a ``redis.asyncio`` client: values as JSON at
+``prefix + key``, one command per call.
 """
 
 from .__about__ import __version__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -10,13 +11,18 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from puregram.storage import (
     CorruptValueError,
+    ForeignValueError,
+    KeyLocks,
     check_key,
+    check_ms,
+    check_text,
     decode_value,
     describe_key,
     encode_value,
 )
 
 from ._counter import CORRUPT_MARKER, COUNT_HIT_LUA, COUNT_HIT_SHA, NOT_COUNTER_MARKER
+from ._lease import LEASE_NAMESPACE, RedisLockContext, Script, lease_name
 from ._scan import Once, escape_glob, fetch_values, scan_batches
 
 if TYPE_CHECKING:
@@ -28,7 +34,8 @@ V = TypeVar("V")
 
 
 class RedisStorage(Generic[V]):
-    """A ``TtlStorage`` and ``IterableStorage`` keeping JSON text at ``prefix + key``.
+    """A ``TtlStorage``, ``IterableStorage``, ``CounterStorage`` and ``LockStorage``
+    keeping JSON text at ``prefix + key``.
 
     ``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (or any
     client with the same async methods), made with ``decode_responses`` true or false;
@@ -37,12 +44,23 @@ class RedisStorage(Generic[V]):
 
     Every method sends the commands its docstring names and nothing else. Backend
     failures surface as redis-py's own exceptions (``redis.exceptions.ConnectionError``,
-    ...). Raises ``TypeError`` for a ``prefix`` that is not a ``str``, a ``ttl_ms`` that
-    is not an ``int``, or a client without async commands; ``ValueError`` for
-    ``ttl_ms <= 0``.
+    ...). Options go through ``puregram.storage.check_ms``/``check_text``: ``TypeError``
+    for a ``prefix`` that is not a ``str``, a ``ttl_ms`` that is not whole milliseconds
+    (``bool`` and ``1.5`` included), or a client without async commands; ``ValueError``
+    for a ``ttl_ms`` outside 1..``MAX_MS`` or a ``prefix`` with a lone surrogate.
     """
 
-    __slots__ = ("_client", "_pattern", "_prefix", "_run", "_ttl_ms")
+    __slots__ = (
+        "_check",
+        "_client",
+        "_cluster",
+        "_lease_locks",
+        "_pattern",
+        "_prefix",
+        "_reserved",
+        "_run",
+        "_ttl_ms",
+    )
 
     def __init__(
         self,
@@ -51,15 +69,15 @@ class RedisStorage(Generic[V]):
         prefix: str = "puregram:",
         ttl_ms: int | None = None,
     ) -> None:
-        if not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
+        # Exact str from here on: a subclass's __add__/__radd__ never builds a name.
+        prefix = check_text("prefix", prefix, owner="RedisStorage")
+        if prefix.startswith(LEASE_NAMESPACE):
+            raise ValueError(
+                f"RedisStorage option 'prefix' must not start with {LEASE_NAMESPACE!r}, "
+                f"where the stores keep their leases; got {prefix!r:.80}"
+            )
         if ttl_ms is not None:
-            if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int):
-                raise TypeError(
-                    f"ttl_ms must be an int (milliseconds) or None, got {type(ttl_ms).__name__}"
-                )
-            if ttl_ms <= 0:
-                raise ValueError(f"ttl_ms must be at least 1 millisecond, got {ttl_ms}")
+            ttl_ms = check_ms("ttl_ms", ttl_ms, owner="RedisStorage")
         run = getattr(client, "execute_command", None)
         if not inspect.iscoroutinefunction(run):
             raise TypeError(
@@ -69,13 +87,21 @@ class RedisStorage(Generic[V]):
         self._client: Any = client
         # The bound method, looked up once: the hot path is one call per command.
         self._run = cast(Callable[..., Awaitable[Any]], run)
-        if callable(getattr(client, "get_primaries", None)) and callable(
-            getattr(client, "initialize", None)
-        ):
+        self._cluster = callable(getattr(client, "get_primaries", None))
+        if self._cluster and callable(getattr(client, "initialize", None)):
             self._run = _initialized_first(client, self._run)
         self._prefix = prefix
         self._ttl_ms = ttl_ms
         self._pattern = escape_glob(prefix) + "*"
+        # A prefix that is the start of the lease namespace ("", "puregram-") would see
+        # lease names among its keys: such a store refuses keys that reach into the
+        # namespace and skips them when iterating. Other stores check nothing more.
+        self._reserved: str | None = None
+        self._check: Callable[[object], str] = check_key
+        if LEASE_NAMESPACE.startswith(prefix):
+            self._reserved = LEASE_NAMESPACE[len(prefix) :]
+            self._check = _reserving(prefix, self._reserved)
+        self._lease_locks = KeyLocks(asyncio.Event)
 
     @property
     def key_prefix(self) -> str:
@@ -96,7 +122,8 @@ class RedisStorage(Generic[V]):
         Raises ``CorruptValueError`` naming the key when the stored text is not JSON (or,
         with ``decode_responses=True``, not UTF-8).
         """
-        return await self._read(key, "GET", self._prefix + check_key(key))
+        key = self._check(key)
+        return await self._read(key, "GET", self._prefix + key)
 
     async def set(self, key: str, value: V) -> None:
         """Store ``value`` as JSON. One ``SET``, with ``PX ttl_ms`` when the store has a ttl.
@@ -104,8 +131,9 @@ class RedisStorage(Generic[V]):
         A value JSON cannot hold raises ``TypeError``/``ValueError`` naming the key
         before anything is sent.
         """
-        name = self._prefix + check_key(key)
+        key = self._check(key)
         text = encode_value(key, value)
+        name = self._prefix + key
         if self._ttl_ms is None:
             await self._run("SET", name, text)
         else:
@@ -113,25 +141,26 @@ class RedisStorage(Generic[V]):
 
     async def delete(self, key: str) -> None:
         """Remove ``key`` (a missing key is fine). One ``DEL``."""
-        await self._run("DEL", self._prefix + check_key(key))
+        await self._run("DEL", self._prefix + self._check(key))
 
     async def has(self, key: str) -> bool:
         """Whether ``key`` holds a value (``None`` included). One ``EXISTS``."""
-        return bool(await self._run("EXISTS", self._prefix + check_key(key)))
+        return bool(await self._run("EXISTS", self._prefix + self._check(key)))
 
     async def touch(self, key: str) -> None:
         """Restart ``key``'s ttl. One ``PEXPIRE`` with a ttl; without one, sends nothing.
 
         A missing key stays missing.
         """
-        name = self._prefix + check_key(key)
+        name = self._prefix + self._check(key)
         if self._ttl_ms is not None:
             await self._run("PEXPIRE", name, self._ttl_ms)
 
     async def get_and_touch(self, key: str) -> V | None:
         """``get`` and ``touch`` in one command: ``GETEX key PX ttl_ms``, or a plain ``GET``
         without a ttl. A missing key stays missing. Raises like ``get``."""
-        name = self._prefix + check_key(key)
+        key = self._check(key)
+        name = self._prefix + key
         if self._ttl_ms is None:
             return await self._read(key, "GET", name)
         return await self._read(key, "GETEX", name, "PX", self._ttl_ms)
@@ -152,16 +181,15 @@ class RedisStorage(Generic[V]):
         One ``EVALSHA`` of a Lua script (plus one ``EVAL`` the first time a server sees
         it) that stores ``{"hits": n, "resetAt": unix_ms}`` with ``PX`` until the
         window ends. Time is the Redis server's clock. A value at ``key`` that is not
-        such a counter (another plugin's record) raises ``ValueError`` naming the key,
-        one that is not JSON ``CorruptValueError``; either is left as it was.
-        ``window_ms`` must be an ``int`` (``TypeError``) of at least 1 (``ValueError``),
-        checked before anything is sent.
+        such a counter (another plugin's record, or ``hits``/``resetAt`` outside
+        0..2**53-1) raises ``ForeignValueError`` (a ``ValueError``) naming the key, one
+        that is not JSON ``CorruptValueError``; either is left as it was. ``window_ms``
+        goes through ``check_ms`` (whole ms, 1..``MAX_MS``), checked before anything is
+        sent.
         """
-        name = self._prefix + check_key(key)
-        if isinstance(window_ms, bool) or not isinstance(window_ms, int):
-            raise TypeError(f"window_ms must be an int, got {type(window_ms).__name__}")
-        if window_ms < 1:
-            raise ValueError(f"window_ms must be at least 1, got {window_ms}")
+        key = self._check(key)
+        name = self._prefix + key
+        window_ms = check_ms("window_ms", window_ms, owner="RedisStorage.count_hit")
         try:
             try:
                 hits, reset_at = await self._run("EVALSHA", COUNT_HIT_SHA, 1, name, window_ms)
@@ -175,12 +203,46 @@ class RedisStorage(Generic[V]):
                 reason = message.split(CORRUPT_MARKER, 1)[1].strip()
                 raise CorruptValueError(key, reason) from None
             if NOT_COUNTER_MARKER in message:
-                raise ValueError(
-                    f"count_hit: key {describe_key(key)} holds a value that is not a rate-limit "
-                    'counter {"hits": int, "resetAt": unix_ms}; it was left as it was'
+                why = message.split(NOT_COUNTER_MARKER, 1)[1].strip()
+                raise ForeignValueError(
+                    key,
+                    'is not a rate-limit counter {"hits": int, "resetAt": unix_ms} '
+                    f"(it {why}), so count_hit refused it",
                 ) from None
             raise
         return int(hits), int(reset_at)
+
+    def lock(self, key: str, *, lease_ms: int = 30_000) -> RedisLockContext[V]:
+        """``async with storage.lock(key) as lease:``: exclusion on ``key`` across every
+        process and store on this server or cluster, for at most ``lease_ms``.
+
+        Entering waits until ``key`` is free, then takes the lease and reads the value in
+        one ``EVALSHA`` (``SET lease NX PX lease_ms`` and ``GET``); ``lease.save``,
+        ``remove`` and ``release`` are one ``EVALSHA`` each, refused with
+        ``LeaseLostError`` (nothing written) once the lease was lost. Leaving the block
+        releases without writing. Waiting tasks of this store queue in the process; the
+        first polls the server with backoff (1 to 50 ms). The lease lives at a name of its
+        own in the key's hash slot (see the README). ``lease_ms`` goes through
+        ``check_ms``; on a cluster, a key whose name has no ``{tag}`` and holds a ``}``
+        is a ``ValueError``. Both are raised here, before anything is sent.
+        """
+        key = self._check(key)
+        lease_ms = check_ms("lease_ms", lease_ms, owner="RedisStorage.lock")
+        name = self._prefix + key
+        return RedisLockContext(
+            self, key, name, lease_name(name, cluster=self._cluster, key=key), lease_ms
+        )
+
+    async def _eval(self, script: Script, *args: Any) -> Any:
+        """``EVALSHA`` of ``script``; ``EVAL`` when the server (or node) lacks it."""
+        try:
+            return await self._run("EVALSHA", script.sha, *args)
+        except NoScriptError:
+            return await self._run("EVAL", script.lua, *args)
+
+    @staticmethod
+    def _encode(key: str, value: object) -> str:
+        return encode_value(key, value)
 
     def _name(self, raw: str | bytes) -> str:
         text = raw.decode() if isinstance(raw, bytes) else raw
@@ -194,10 +256,13 @@ class RedisStorage(Generic[V]):
         twice (see the README for SCAN's caveats beyond that).
         """
         once = Once()
+        reserved = self._reserved
         async for batch in scan_batches(self._client, self._run, self._pattern):
             once.new_batch()
             for raw in batch:
                 name = self._name(raw)
+                if reserved is not None and name.startswith(reserved):
+                    continue  # a lease, not a key of this store
                 if once.first(name):
                     yield name
 
@@ -214,12 +279,15 @@ class RedisStorage(Generic[V]):
         not JSON raises ``CorruptValueError`` naming its key.
         """
         once = Once()
+        reserved = self._reserved
         async for batch in scan_batches(self._client, self._run, self._pattern):
             once.new_batch()
             names: list[str] = []
             raws: list[Any] = []
             for raw in batch:
                 name = self._name(raw)
+                if reserved is not None and name.startswith(reserved):
+                    continue
                 if once.first(name):
                     names.append(name)
                     raws.append(raw)
@@ -236,6 +304,21 @@ class RedisStorage(Generic[V]):
             for name, text in zip(names, found, strict=True):
                 if text is not None:
                     yield name, cast(V, decode_value(name, text))
+
+
+def _reserving(prefix: str, reserved: str) -> Callable[[object], str]:
+    """``check_key`` that also refuses keys whose name would be in the lease namespace."""
+
+    def check(key: object) -> str:
+        text = check_key(key)
+        if text.startswith(reserved):
+            raise ValueError(
+                f"storage key {describe_key(text)} is refused: with prefix {prefix!r} its "
+                f"name would start with {LEASE_NAMESPACE!r}, where the stores keep their leases"
+            )
+        return text
+
+    return check
 
 
 def _initialized_first(
