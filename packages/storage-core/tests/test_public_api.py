@@ -20,6 +20,7 @@ STORAGE_API = [
     "KeyLocks",
     "Lease",
     "LeaseLostError",
+    "LocalLeases",
     "LockStorage",
     "LruMemoryStorage",
     "MAX_COUNT",

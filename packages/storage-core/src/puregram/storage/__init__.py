@@ -13,7 +13,9 @@ The map of the package:
   the option checks ``check_ms``, ``check_count``, ``check_seconds``, ``check_text`` (with
   their bounds ``MAX_MS`` and ``MAX_COUNT``), and the conformance kit in
   ``puregram.storage.testing``;
-- for plugin authors: ``KeyLocks``, per-key locks for read-modify-write cycles.
+- for plugin and adapter authors: ``KeyLocks``, per-key locks for read-modify-write
+  cycles, and ``LocalLeases``, per-key leases with deadlines inside one process (the
+  in-process queue in front of a store's own leases).
 """
 
 from .__about__ import __version__
@@ -26,6 +28,7 @@ from ._errors import (
     StorageError,
     describe_key,
 )
+from ._leases import LocalLeases
 from ._locks import KeyLocks
 from ._lru import LruMemoryStorage
 from ._memory import MemoryStorage
@@ -58,6 +61,7 @@ __all__ = [
     "KeyLocks",
     "Lease",
     "LeaseLostError",
+    "LocalLeases",
     "LockStorage",
     "LruMemoryStorage",
     "MemoryStorage",

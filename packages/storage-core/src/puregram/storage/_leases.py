@@ -33,7 +33,15 @@ class _Slot:
 
 
 class LocalLeases:
-    """Per-key leases with deadlines, for one process (see the module docstring)."""
+    """Per-key leases with deadlines inside one process, under asyncio or trio.
+
+    ``token = await leases.acquire(key, lease_ms)`` waits until ``key`` is free or its
+    holder's deadline has passed (a hung holder loses the key), parking on an event that
+    ``release(key, token)`` sets: no polling. ``holds(key, token)`` tells whether a token
+    still holds its key. Adapters put it in front of their own cross-process lease, so
+    that one task per key and process talks to the backend and a hung local holder still
+    frees the key after ``lease_ms``. The table holds only keys in use.
+    """
 
     __slots__ = ("_slots", "_tokens")
 

@@ -7,8 +7,9 @@ on a cluster too. Taking it is one script (``SET NX PX`` and, when taken, the da
 token first and writes nothing when it is not the holder's any more. A holder that dies
 frees the key when its lease expires.
 
-Waiting: tasks of one store instance queue on an in-process per-key lock (``KeyLocks``),
-so only the first polls the server; it retries with a doubling, jittered backoff (1 ms
+Waiting: tasks of one store instance queue in process (``LocalLeases``, with the
+holder's deadline, so a hung holder in this process loses the key after ``lease_ms``
+too), so only the first polls the server; it retries with a doubling, jittered backoff (1 ms
 up to 50 ms, and never much past the lease's remaining ``PTTL``). See the README for why
 this polls rather than blocking on a wake-up list.
 """
@@ -193,7 +194,7 @@ class RedisLockContext(AbstractAsyncContextManager[RedisLease[V]]):
     """``async with store.lock(key) as lease``: take the lease on entry, release it
     (without writing) on exit unless the block ended it. One use."""
 
-    __slots__ = ("_lease", "_locked", "key", "lease", "lease_ms", "name", "store", "token")
+    __slots__ = ("_lease", "_local", "key", "lease", "lease_ms", "name", "store", "token")
 
     def __init__(
         self, store: RedisStorage[V], key: str, name: str, lease: str, lease_ms: int
@@ -205,19 +206,18 @@ class RedisLockContext(AbstractAsyncContextManager[RedisLease[V]]):
         self.lease_ms = lease_ms
         self.token = secrets.token_hex(16)
         self._lease: RedisLease[V] | None = None
-        self._locked = False
+        self._local = 0  # the in-process lease's token while held
 
     def unlock(self) -> None:
-        """Free the in-process lock (once), handing the key to the next local waiter."""
-        if self._locked:
-            self._locked = False
-            self.store._lease_locks.release(self.name)
+        """Free the in-process lease (once), handing the key to the next local waiter."""
+        if self._local:
+            local, self._local = self._local, 0
+            self.store._lease_locks.release(self.name, local)
 
     async def __aenter__(self) -> RedisLease[V]:
-        if self._lease is not None or self._locked:
+        if self._lease is not None or self._local:
             raise RuntimeError("a lock() context can be entered once")
-        await self.store._lease_locks.acquire(self.name)
-        self._locked = True
+        self._local = await self.store._lease_locks.acquire(self.name, self.lease_ms)
         try:
             raw = await self._take()
             found = raw is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -12,7 +11,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from puregram.storage import (
     CorruptValueError,
     ForeignValueError,
-    KeyLocks,
+    LocalLeases,
     check_key,
     check_ms,
     check_text,
@@ -101,7 +100,7 @@ class RedisStorage(Generic[V]):
         if LEASE_NAMESPACE.startswith(prefix):
             self._reserved = LEASE_NAMESPACE[len(prefix) :]
             self._check = _reserving(prefix, self._reserved)
-        self._lease_locks = KeyLocks(asyncio.Event)
+        self._lease_locks = LocalLeases()
 
     @property
     def key_prefix(self) -> str:
