@@ -24,7 +24,8 @@ def test_connect_opens_with_the_documented_settings(tmp_path: Path, driver: Modu
 
 
 @pytest.mark.parametrize(
-    ("value", "error"), [(-1, ValueError), (1.5, TypeError), (True, TypeError)]
+    ("value", "error"),
+    [(-1, ValueError), (2**31, ValueError), (1.5, TypeError), (True, TypeError), ("5", TypeError)],
 )
 def test_connect_rejects_a_bad_busy_timeout(
     value: object, error: type[Exception], tmp_path: Path

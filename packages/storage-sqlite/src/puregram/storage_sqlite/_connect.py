@@ -6,7 +6,12 @@ import os
 import sqlite3
 from typing import Any, Protocol
 
-__all__ = ["Connection", "connect"]
+from puregram.storage import check_ms
+
+__all__ = ["MAX_BUSY_TIMEOUT_MS", "Connection", "connect"]
+
+MAX_BUSY_TIMEOUT_MS = 2**31 - 1
+"""SQLite keeps the busy timeout in a C ``int`` of milliseconds (about 24.8 days)."""
 
 
 class Connection(Protocol):
@@ -48,16 +53,15 @@ def connect(
     Costs three PRAGMA statements. Raises the driver's ``OperationalError`` when the file
     cannot be opened.
     """
-    if not isinstance(busy_timeout_ms, int) or isinstance(busy_timeout_ms, bool):
-        raise TypeError(f"busy_timeout_ms must be an int, got {busy_timeout_ms!r}")
-    if busy_timeout_ms < 0:
-        raise ValueError(f"busy_timeout_ms must be >= 0, got {busy_timeout_ms!r}")
+    busy_timeout_ms = check_ms(
+        "busy_timeout_ms", busy_timeout_ms, owner="connect", minimum=0, maximum=MAX_BUSY_TIMEOUT_MS
+    )
     module = sqlite3 if driver is None else driver
     db = module.connect(os.fspath(path), timeout=busy_timeout_ms / 1000, isolation_level=None)
     try:
         # busy_timeout first, so that switching a fresh file to WAL waits for a writer in
         # another process instead of failing at once.
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         db.execute("PRAGMA journal_mode = WAL").fetchall()
         db.execute("PRAGMA synchronous = NORMAL")
     except BaseException:

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from puregram.storage import (
     CorruptValueError,
     check_key,
+    check_ms,
     decode_value,
     describe_key,
     encode_value,
@@ -35,6 +36,23 @@ _SQLITE_READONLY = 8
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _check_options(
+    ttl_ms: object, sweep_interval_ms: object, clock: object
+) -> tuple[int | None, int | None]:
+    """The options as whole milliseconds (``check_ms``: ``TypeError`` for a wrong type,
+    fractions included, ``ValueError`` outside 1 to ``MAX_MS``), checked before any SQL."""
+    owner = "SqliteStorage"
+    ttl = None if ttl_ms is None else check_ms("ttl_ms", ttl_ms, owner=owner)
+    interval = (
+        None
+        if sweep_interval_ms is None
+        else check_ms("sweep_interval_ms", sweep_interval_ms, owner=owner)
+    )
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock must be a callable returning unix ms, got {clock!r}")
+    return ttl, interval
 
 
 class SqliteStorage(Generic[V]):
@@ -69,24 +87,11 @@ class SqliteStorage(Generic[V]):
         db: Connection,
         table: str = "puregram_kv",
         ttl_ms: int | None = None,
-        sweep_interval_ms: float | None = None,
+        sweep_interval_ms: int | None = None,
         clock: Callable[[], int] | None = None,
     ) -> None:
         sql = Statements.for_table(check_table(table))
-        if ttl_ms is not None:
-            if not isinstance(ttl_ms, int) or isinstance(ttl_ms, bool):
-                raise TypeError(f"ttl_ms must be an int or None, got {ttl_ms!r}")
-            if ttl_ms <= 0:
-                raise ValueError(f"ttl_ms must be > 0 (or None: never expire), got {ttl_ms!r}")
-        if sweep_interval_ms is not None:
-            if not isinstance(sweep_interval_ms, (int, float)) or isinstance(
-                sweep_interval_ms, bool
-            ):
-                raise TypeError(f"sweep_interval_ms must be a number, got {sweep_interval_ms!r}")
-            if not sweep_interval_ms > 0:
-                raise ValueError(f"sweep_interval_ms must be > 0, got {sweep_interval_ms!r}")
-        if clock is not None and not callable(clock):
-            raise TypeError(f"clock must be a callable returning unix ms, got {clock!r}")
+        ttl_ms, sweep_interval_ms = _check_options(ttl_ms, sweep_interval_ms, clock)
         for method in ("execute", "commit", "rollback"):
             if not callable(getattr(db, method, None)):
                 raise TypeError(
@@ -122,14 +127,16 @@ class SqliteStorage(Generic[V]):
         *,
         table: str = "puregram_kv",
         ttl_ms: int | None = None,
-        sweep_interval_ms: float | None = None,
+        sweep_interval_ms: int | None = None,
         clock: Callable[[], int] | None = None,
         busy_timeout_ms: int = 5_000,
         driver: Any = None,
     ) -> SqliteStorage[Any]:
         """Open ``path`` with ``connect`` (WAL, ``synchronous=NORMAL``, ``busy_timeout``,
         autocommit) and return a store that owns the connection: ``close()`` closes it."""
-        check_table(table)  # a bad option raises before the file is created
+        # A bad option raises before the file is created.
+        check_table(table)
+        _check_options(ttl_ms, sweep_interval_ms, clock)
         db = connect(path, busy_timeout_ms=busy_timeout_ms, driver=driver)
         try:
             store: SqliteStorage[Any] = cls(
@@ -147,7 +154,7 @@ class SqliteStorage(Generic[V]):
         """The value at ``key``, or ``None``. One SELECT; an expired row reads as missing
         and costs a second statement, a DELETE. Raises ``CorruptValueError`` naming the
         key when the stored text is not JSON."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         if self._pending_start:
             self._start_sweeper()
         row = self._run_one(self._sql.get, (key,), key)
@@ -167,7 +174,7 @@ class SqliteStorage(Generic[V]):
         """Store ``value`` (as JSON) at ``key``, expiring ``ttl_ms`` from now when set.
         One INSERT ... ON CONFLICT DO UPDATE. A value JSON cannot hold raises
         ``TypeError``/``ValueError`` naming the key before any SQL runs."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         text = encode_value(key, value)
         if self._pending_start:
             self._start_sweeper()
@@ -177,14 +184,14 @@ class SqliteStorage(Generic[V]):
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is fine. One DELETE."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         if self._pending_start:
             self._start_sweeper()
         self._run_change(self._sql.delete, (key,), key)
 
     async def has(self, key: str) -> bool:
         """Whether ``key`` holds a live value (``None`` included). One SELECT."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         if self._pending_start:
             self._start_sweeper()
         return self._run_one(self._sql.has, (key, self._clock()), key) is not None
@@ -192,7 +199,7 @@ class SqliteStorage(Generic[V]):
     async def touch(self, key: str) -> None:
         """Restart ``key``'s ttl (``ttl_ms`` from now); a missing or expired key stays
         missing. One UPDATE; without ``ttl_ms`` nothing expires and no SQL runs."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         ttl = self._ttl_ms
         if ttl is None:
             return
@@ -204,7 +211,7 @@ class SqliteStorage(Generic[V]):
     async def get_and_touch(self, key: str) -> V | None:
         """``get`` and ``touch`` at once: one UPDATE ... RETURNING with ``ttl_ms``
         (an expired row is left for the sweep), else exactly ``get``."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         ttl = self._ttl_ms
         if ttl is None:
             return await self.get(key)
@@ -227,9 +234,8 @@ class SqliteStorage(Generic[V]):
         ``ValueError`` when ``window_ms < 1`` or when the live row at ``key`` is not a
         counter (another plugin's record), and ``CorruptValueError`` naming the key when
         the stored text is not JSON; in both cases the row is left as it was."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
-        if not window_ms >= 1:
-            raise ValueError(f"window_ms must be >= 1, got {window_ms!r}")
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
+        window_ms = check_ms("window_ms", window_ms, owner="SqliteStorage.count_hit")
         if self._pending_start:
             self._start_sweeper()
         now = self._clock()

@@ -28,7 +28,7 @@ class Sweeper:
 
     __slots__ = ("_asyncio_task", "_interval", "_sweep", "_trio_done", "_trio_scope")
 
-    def __init__(self, sweep: Callable[[], object], interval_ms: float) -> None:
+    def __init__(self, sweep: Callable[[], object], interval_ms: int) -> None:
         self._sweep = sweep
         self._interval = interval_ms / 1000
         self._asyncio_task: asyncio.Task[None] | None = None
