@@ -13,6 +13,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from puregram.storage import ForeignValueError
 from puregram.storage_sqlite import SqliteStorage, connect
 
 pytestmark = pytest.mark.anyio
@@ -202,8 +203,10 @@ async def test_count_hit_never_overwrites_a_live_foreign_value(db: Any, clock: C
     store: SqliteStorage[Any] = SqliteStorage(db=db, clock=clock)
     for foreign in ("not a counter", {"counter": 3}, {"hits": "4", "resetAt": T0 + 300}):
         await store.set("other", foreign)
-        with pytest.raises(ValueError, match="'other' holds a live value"):
+        with pytest.raises(ForeignValueError, match="'other' is live and not a") as caught:
             await store.count_hit("other", 1_000)
+        assert caught.value.key == "other"
+        assert isinstance(caught.value, ValueError)
         assert await store.get("other") == foreign
 
 

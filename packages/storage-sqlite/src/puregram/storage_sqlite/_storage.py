@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from puregram.storage import (
     CorruptValueError,
+    ForeignValueError,
     check_key,
     check_ms,
     decode_value,
@@ -231,9 +232,10 @@ class SqliteStorage(Generic[V]):
         number of connections and processes count exactly. The row holds
         ``{"hits": n, "resetAt": unix_ms}`` and expires at ``resetAt``; a missing row, an
         expired one or one whose ``resetAt`` has passed starts a new window. Raises
-        ``ValueError`` when ``window_ms < 1`` or when the live row at ``key`` is not a
-        counter (another plugin's record), and ``CorruptValueError`` naming the key when
-        the stored text is not JSON; in both cases the row is left as it was."""
+        ``ForeignValueError`` (a ``ValueError``) naming the key when the live row there
+        is not a counter (another plugin's record), and ``CorruptValueError`` when the
+        stored text is not JSON; in both cases the row is left as it was. ``window_ms``
+        goes through ``check_ms``."""
         key = check_key(key)  # TypeError naming a non-str key, before any SQL
         window_ms = check_ms("window_ms", window_ms, owner="SqliteStorage.count_hit")
         if self._pending_start:
@@ -243,9 +245,8 @@ class SqliteStorage(Generic[V]):
         params = (key, reset_at, reset_at, now, now, now, now, now)
         row = self._run_one(self._sql.count_hit, params, key)
         if row is None:
-            raise ValueError(
-                f"count_hit: key {describe_key(key)} holds a live value that is not a "
-                'rate-limit counter {"hits", "resetAt"}; it was left as it was'
+            raise ForeignValueError(
+                key, 'is live and not a rate-limit counter {"hits": int, "resetAt": unix_ms}'
             )
         return int(row[0]), int(row[1])
 
