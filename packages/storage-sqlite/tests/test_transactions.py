@@ -106,13 +106,13 @@ async def test_each_write_is_seen_by_another_connection_at_once(
     assert await store.has("b")
     nothing_left_open()
 
-    now[0] += 1_000
+    now[0] += 1_001  # past expires_at: a row is live while expires_at >= now
     assert await store.get("a") is None
     assert seen("a") is None, "the expired row's DELETE was committed"
     nothing_left_open()
 
     await store.set("x", 1)
-    now[0] += 1_000
+    now[0] += 1_001
     assert await store.sweep() == 1
     assert seen("x") is None
     nothing_left_open()

@@ -53,14 +53,15 @@ class Statements:
     def for_table(cls, table: str) -> Statements:
         t = f'"{check_table(table)}"'
         index = f'"{table}_expires_at"'
-        live = "(expires_at IS NULL OR expires_at > ?)"
+        # The TypeScript package's boundary: a row is live while expires_at >= now.
+        live = "(expires_at IS NULL OR expires_at >= ?)"
         # count_hit: a window goes on while the row is live and its stored resetAt is in
         # the future; otherwise the inserted row (a new window) replaces it. Every SET
         # expression reads the old row, so the CASEs agree. Parameters, in order (plain
         # "?": numbered ones with a sequence are deprecated since Python 3.12):
         # key, new resetAt twice, now five times.
         going_on = (
-            "((expires_at IS NULL OR expires_at > ?) AND json_extract(value, '$.resetAt') > ?)"
+            "((expires_at IS NULL OR expires_at >= ?) AND json_extract(value, '$.resetAt') > ?)"
         )
         return cls(
             create_table=(
@@ -81,7 +82,7 @@ class Statements:
                 "value = excluded.value, expires_at = excluded.expires_at"
             ),
             delete=f"DELETE FROM {t} WHERE key = ?",
-            delete_expired_key=f"DELETE FROM {t} WHERE key = ? AND expires_at <= ?",
+            delete_expired_key=f"DELETE FROM {t} WHERE key = ? AND expires_at < ?",
             touch=f"UPDATE {t} SET expires_at = ? WHERE key = ? AND {live}",
             get_and_touch=(
                 f"UPDATE {t} SET expires_at = ? WHERE key = ? AND {live} RETURNING value"
@@ -98,11 +99,11 @@ class Statements:
                 "THEN json_extract(value, '$.resetAt') ELSE excluded.expires_at END "
                 # A live row that is not a counter belongs to someone else: no update, no
                 # row returned, and count_hit raises instead of overwriting it.
-                "WHERE expires_at <= ? OR (json_type(value, '$.hits') = 'integer' "
+                "WHERE expires_at < ? OR (json_type(value, '$.hits') = 'integer' "
                 "AND json_type(value, '$.resetAt') IN ('integer', 'real')) "
                 "RETURNING json_extract(value, '$.hits'), expires_at"
             ),
-            sweep=f"DELETE FROM {t} WHERE expires_at <= ?",
+            sweep=f"DELETE FROM {t} WHERE expires_at < ?",
             first_keys=f"SELECT key FROM {t} WHERE key >= ? AND {live} ORDER BY key LIMIT ?",
             next_keys=f"SELECT key FROM {t} WHERE key > ? AND {live} ORDER BY key LIMIT ?",
             first_entries=(

@@ -164,7 +164,7 @@ class SqliteStorage(Generic[V]):
         expires_at = row[1]
         if expires_at is not None:
             now = self._clock()
-            if expires_at <= now:
+            if expires_at < now:  # live while expires_at >= now
                 # Only the row that is still expired: another process may have rewritten it.
                 self._run_change(self._sql.delete_expired_key, (key, now), key)
                 return None
