@@ -230,3 +230,19 @@ async def test_a_corrupt_row_raises_naming_the_key(tmp_path: Path, driver: Modul
     await store.set("bad", "fixed")
     assert await store.get("bad") == "fixed"
     db.close()
+
+
+@pytest.mark.parametrize("expires_at", ["'tomorrow'", "x'00ff'"], ids=["text", "blob"])
+async def test_an_expires_at_that_is_not_a_time_raises_naming_the_key_and_column(
+    expires_at: str, tmp_path: Path, driver: ModuleType
+) -> None:
+    db = connect(tmp_path / "kv.db", driver=driver)
+    store: SqliteStorage[Any] = SqliteStorage(db=db)
+    db.execute(f"INSERT INTO puregram_kv VALUES ('bad', '1', {expires_at})")
+    with pytest.raises(CorruptValueError, match=r"'bad'.*column expires_at holds") as caught:
+        await store.get("bad")
+    assert caught.value.key == "bad"
+    with pytest.raises(CorruptValueError, match="column expires_at"):
+        await store.get_and_touch("bad")  # without ttl_ms: exactly get
+    assert db.execute("SELECT count(*) FROM puregram_kv").fetchone() == (1,), "left as it was"
+    db.close()

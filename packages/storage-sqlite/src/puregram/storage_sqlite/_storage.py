@@ -164,7 +164,15 @@ class SqliteStorage(Generic[V]):
         expires_at = row[1]
         if expires_at is not None:
             now = self._clock()
-            if expires_at < now:  # live while expires_at >= now
+            try:
+                expired = expires_at < now  # live while expires_at >= now
+            except TypeError:  # TEXT or BLOB written by hand: not a time
+                raise CorruptValueError(
+                    key,
+                    f"column expires_at holds {type(expires_at).__name__} "
+                    f"{expires_at!r:.40}, not unix milliseconds (an INTEGER) or NULL",
+                ) from None
+            if expired:
                 # Only the row that is still expired: another process may have rewritten it.
                 self._run_change(self._sql.delete_expired_key, (key, now), key)
                 return None
