@@ -60,8 +60,8 @@ def test_the_schema_is_exactly_as_documented(tmp_path: Path) -> None:
     ).fetchall()
     assert indexes == [
         (
-            "sessions_expires_at",
-            'CREATE INDEX "sessions_expires_at" ON "sessions" (expires_at) '
+            "sessions:expires_at",
+            'CREATE INDEX "sessions:expires_at" ON "sessions" (expires_at) '
             "WHERE expires_at IS NOT NULL",
         )
     ]

@@ -24,7 +24,20 @@ from puregram.storage import (
 )
 
 from ._connect import Connection, connect
-from ._schema import MIN_SQLITE_VERSION, Statements, check_table
+from ._errors import SchemaError
+from ._schema import (
+    COLUMNS_SQL,
+    MIN_SQLITE_VERSION,
+    OBJECTS_SQL,
+    PK_COLLATION_SQL,
+    PK_INDEX_SQL,
+    Statements,
+    check_columns,
+    check_table,
+    index_name,
+    lease_table_name,
+    legacy_index_name,
+)
 from ._sweeper import Sweeper
 
 __all__ = ["SqliteStorage"]
@@ -33,6 +46,14 @@ V = TypeVar("V")
 
 _PAGE = 500  # rows per iteration page: bounded memory, few statements
 _SQLITE_READONLY = 8
+
+
+def _is_read_only(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "attempt to write a readonly database"."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == _SQLITE_READONLY)
+    return "readonly database" in str(exc) or "read-only database" in str(exc)
 
 
 def _now_ms() -> int:
@@ -74,6 +95,7 @@ class SqliteStorage(Generic[V]):
         "_clock",
         "_closed",
         "_db",
+        "_lease_table_known",
         "_owns_db",
         "_pending_start",
         "_sql",
@@ -118,8 +140,7 @@ class SqliteStorage(Generic[V]):
                 f"runs SQLite {version}. Install puregram-storage-sqlite[pysqlite3] and pass "
                 f"a pysqlite3.dbapi2 connection, or upgrade Python's SQLite."
             )
-        self._run_change(sql.create_table, (), None)
-        self._run_change(sql.create_index, (), None)
+        self._prepare()
 
     @classmethod
     def open(
@@ -148,6 +169,50 @@ class SqliteStorage(Generic[V]):
             raise
         store._owns_db = True
         return store
+
+    def _prepare(self) -> None:
+        """Check the table or create it, and give it the expiry index (see
+        ``Statements``). One read of ``sqlite_master``, then either the CREATEs (a new
+        table) or three reads of its schema (an existing one); nothing is written to a
+        table that is already right."""
+        table, sql = self._table, self._sql
+        names = (table, index_name(table), legacy_index_name(table), lease_table_name(table))
+        rows, _ = self._run(OBJECTS_SQL, names, None)
+        found = {name: (kind, owner, text) for kind, name, owner, text in rows}
+        mine = found.get(table.lower())
+        if mine is None:
+            self._run_change(sql.create_table, (), None)
+        elif mine[0] != "table":
+            raise SchemaError(table, f"it is a {mine[0]}, not a table")
+        else:
+            self._check_schema()
+        if index_name(table).lower() not in found:
+            try:
+                self._run_change(sql.create_index, (), None)
+            except Exception as exc:
+                # A read-only database: reads need no index, and the first writable
+                # store on the file makes it.
+                if mine is None or not _is_read_only(exc):
+                    raise
+            else:
+                # A file from a version before 0.2: its index had a name a valid table
+                # may need. Only an index with exactly the old statement is dropped.
+                legacy = found.get(legacy_index_name(table).lower())
+                if legacy == ("index", table, sql.legacy_index_sql):
+                    self._run_change(sql.drop_legacy_index, (), None)
+        self._lease_table_known = lease_table_name(table).lower() in found
+
+    def _check_schema(self) -> None:
+        table = self._table
+        columns, _ = self._run(COLUMNS_SQL, (table,), None)
+        pk_index, _ = self._run(PK_INDEX_SQL, (table,), None)
+        collation = None
+        if pk_index:
+            collations, _ = self._run(PK_COLLATION_SQL, (pk_index[0][0],), None)
+            collation = collations[0][0] if collations else None
+        reason = check_columns(table, columns, collation)
+        if reason is not None:
+            raise SchemaError(table, reason)
 
     # -- the contract -------------------------------------------------------------------
 
