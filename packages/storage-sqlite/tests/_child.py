@@ -6,11 +6,19 @@ python _child.py write PATH DRIVER WORKER COUNT BACKEND
 python _child.py stream PATH DRIVER SETTINGS
     write keys 0, 1, 2, ... forever; after each set() returns, print the key and
     flush, so that the parent knows which writes were acknowledged.
+python _child.py abandon PATH DRIVER
+    write keys a and b, then end without closing anything (os._exit), as a killed
+    writer would: the -wal and -shm files stay beside the database.
+python _child.py read PATH DRIVER
+    open PATH with read_only=True, print as JSON its entries, the error a set() raises
+    and the errno of creating a file beside it.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import sys
 
 from puregram.storage_sqlite import SqliteStorage
@@ -41,12 +49,41 @@ async def stream(path: str, driver: str, settings: str) -> None:
         index += 1
 
 
+async def abandon(path: str, driver: str) -> None:
+    store = SqliteStorage.open(path, driver=importlib.import_module(driver))
+    await store.set("a", 1)
+    await store.set("b", {"n": 2})
+    os._exit(0)
+
+
+async def read(path: str, driver: str) -> None:
+    module = importlib.import_module(driver)
+    store = SqliteStorage.open(path, driver=module, read_only=True)
+    entries = {key: value async for key, value in store.entries()}
+    try:
+        await store.set("c", 3)
+        refused = ""
+    except module.OperationalError as exc:
+        refused = str(exc)
+    try:
+        with open(os.path.join(os.path.dirname(path), "probe"), "w"):
+            probe = 0
+    except OSError as exc:
+        probe = exc.errno or -1
+    await store.close()
+    print(json.dumps({"entries": entries, "refused": refused, "probe": probe}))
+
+
 def main() -> None:
     command, path, driver = sys.argv[1:4]
     backend = "asyncio"
     if command == "write":
         worker, count, backend = sys.argv[4], int(sys.argv[5]), sys.argv[6]
         job = write(path, driver, worker, count)
+    elif command == "abandon":
+        job = abandon(path, driver)
+    elif command == "read":
+        job = read(path, driver)
     else:
         job = stream(path, driver, sys.argv[4])
     if backend == "trio":

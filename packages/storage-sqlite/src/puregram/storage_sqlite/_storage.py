@@ -153,13 +153,16 @@ class SqliteStorage(Generic[V]):
         clock: Callable[[], int] | None = None,
         busy_timeout_ms: int = 5_000,
         driver: Any = None,
+        read_only: bool = False,
     ) -> SqliteStorage[Any]:
         """Open ``path`` with ``connect`` (WAL, ``synchronous=NORMAL``, ``busy_timeout``,
-        autocommit) and return a store that owns the connection: ``close()`` closes it."""
+        autocommit) and return a store that owns the connection: ``close()`` closes it.
+        ``read_only=True``: see ``connect``; reads work (also on read-only media), and
+        every write raises the driver's ``OperationalError`` saying so."""
         # A bad option raises before the file is created.
         check_table(table)
         _check_options(ttl_ms, sweep_interval_ms, clock)
-        db = connect(path, busy_timeout_ms=busy_timeout_ms, driver=driver)
+        db = connect(path, busy_timeout_ms=busy_timeout_ms, driver=driver, read_only=read_only)
         try:
             store: SqliteStorage[Any] = cls(
                 db=db, table=table, ttl_ms=ttl_ms, sweep_interval_ms=sweep_interval_ms, clock=clock
