@@ -65,13 +65,17 @@ async def read(path: str, driver: str) -> None:
         refused = ""
     except module.OperationalError as exc:
         refused = str(exc)
+    await store.close()
+    print(json.dumps({"entries": entries, "refused": refused, "probe": probe_folder(path)}))
+
+
+def probe_folder(path: str) -> int:
+    """The errno of creating a file beside ``path`` (0: it could be created)."""
     try:
         with open(os.path.join(os.path.dirname(path), "probe"), "w"):
-            probe = 0
+            return 0
     except OSError as exc:
-        probe = exc.errno or -1
-    await store.close()
-    print(json.dumps({"entries": entries, "refused": refused, "probe": probe}))
+        return exc.errno or -1
 
 
 def main() -> None:
