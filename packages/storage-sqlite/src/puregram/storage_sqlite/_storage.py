@@ -7,6 +7,7 @@ committed before its coroutine returns and no transaction is left open between c
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,7 +25,7 @@ from puregram.storage import (
 )
 
 from ._connect import Connection, connect
-from ._errors import SchemaError
+from ._errors import DatabaseMovedError, SchemaError
 from ._schema import (
     COLUMNS_SQL,
     MIN_SQLITE_VERSION,
@@ -46,6 +47,10 @@ V = TypeVar("V")
 
 _PAGE = 500  # rows per iteration page: bounded memory, few statements
 _SQLITE_READONLY = 8
+# How often a write looks whether the database file is still the one the store opened:
+# an os.stat costs about a third of a write, a clock read a hundredth.
+_FILE_CHECK_S = 1.0
+_monotonic = time.monotonic
 
 
 def _is_read_only(exc: BaseException) -> bool:
@@ -92,9 +97,11 @@ class SqliteStorage(Generic[V]):
     """
 
     __slots__ = (
+        "_check_at",
         "_clock",
         "_closed",
         "_db",
+        "_file",
         "_lease_table_known",
         "_owns_db",
         "_pending_start",
@@ -131,6 +138,9 @@ class SqliteStorage(Generic[V]):
         self._pending_start = self._sweeper is not None
         self._closed = False
         self._owns_db = False
+        self._lease_table_known = False
+        self._file: tuple[str, int, int] | None = None
+        self._check_at = math.inf  # no file to watch (yet)
 
         version = self._run_one("SELECT sqlite_version()", (), None)[0]
         numbers = tuple(int(part) for part in str(version).split(".")[:3])
@@ -141,6 +151,7 @@ class SqliteStorage(Generic[V]):
                 f"a pysqlite3.dbapi2 connection, or upgrade Python's SQLite."
             )
         self._prepare()
+        self._watch_file()
 
     @classmethod
     def open(
@@ -205,6 +216,34 @@ class SqliteStorage(Generic[V]):
                     self._run_change(sql.drop_legacy_index, (), None)
         self._lease_table_known = lease_table_name(table).lower() in found
 
+    def _watch_file(self) -> None:
+        """Note which file the connection's main database is (``PRAGMA database_list``
+        and ``os.stat``), so that writes can tell when it was deleted or replaced."""
+        rows, _ = self._run("PRAGMA database_list", (), None)
+        path = next((row[2] for row in rows if row[1] == "main"), "")
+        if not path:  # in memory, or a temporary database: nothing to watch
+            return
+        try:
+            found = os.stat(path)
+        except OSError:
+            return
+        self._file = (path, found.st_dev, found.st_ino)
+        self._check_at = _monotonic() + _FILE_CHECK_S
+
+    def _check_file(self, key: str | None) -> None:
+        """Raise ``DatabaseMovedError`` when the path no longer leads to the file the
+        store opened. Run by a write at most once per ``_FILE_CHECK_S``; once it has
+        raised, every later write checks (and raises) again."""
+        assert self._file is not None
+        path, device, inode = self._file
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            raise DatabaseMovedError(path, "was deleted or renamed", key) from None
+        if (found.st_dev, found.st_ino) != (device, inode):
+            raise DatabaseMovedError(path, "was replaced by another file", key)
+        self._check_at = _monotonic() + _FILE_CHECK_S
+
     def _check_schema(self) -> None:
         table = self._table
         columns, _ = self._run(COLUMNS_SQL, (table,), None)
@@ -241,6 +280,8 @@ class SqliteStorage(Generic[V]):
                     f"{expires_at!r:.40}, not unix milliseconds (an INTEGER) or NULL",
                 ) from None
             if expired:
+                if _monotonic() >= self._check_at:
+                    self._check_file(key)
                 # Only the row that is still expired: another process may have rewritten it.
                 self._run_change(self._sql.delete_expired_key, (key, now), key)
                 return None
@@ -255,6 +296,8 @@ class SqliteStorage(Generic[V]):
         text = encode_value(key, value)
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         ttl = self._ttl_ms
         expires_at = None if ttl is None else self._clock() + ttl
         self._run_change(self._sql.set, (key, text, expires_at), key)
@@ -264,6 +307,8 @@ class SqliteStorage(Generic[V]):
         key = check_key(key)  # TypeError naming a non-str key, before any SQL
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         self._run_change(self._sql.delete, (key,), key)
 
     async def has(self, key: str) -> bool:
@@ -282,6 +327,8 @@ class SqliteStorage(Generic[V]):
             return
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         now = self._clock()
         self._run_change(self._sql.touch, (now + ttl, key, now), key)
 
@@ -294,6 +341,8 @@ class SqliteStorage(Generic[V]):
             return await self.get(key)
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         now = self._clock()
         row = self._run_one(self._sql.get_and_touch, (now + ttl, key, now), key)
         if row is None:
@@ -316,6 +365,8 @@ class SqliteStorage(Generic[V]):
         window_ms = check_ms("window_ms", window_ms, owner="SqliteStorage.count_hit")
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         now = self._clock()
         reset_at = now + window_ms
         params = (key, reset_at, reset_at, now, now, now, now, now)
@@ -402,6 +453,8 @@ class SqliteStorage(Generic[V]):
     # -- one statement, committed -------------------------------------------------------
 
     def _sweep(self) -> int:
+        if _monotonic() >= self._check_at:
+            self._check_file(None)
         return self._run_change(self._sql.sweep, (self._clock(),), None)
 
     def _start_sweeper(self) -> None:
@@ -467,6 +520,11 @@ class SqliteStorage(Generic[V]):
         if (code is not None and code & 0xFF == _SQLITE_READONLY) or (
             code is None and "readonly database" in message
         ):
+            if self._file is not None:
+                # SQLite refuses to write a moved file when it needs a rollback journal
+                # (SQLITE_READONLY_DBMOVED; pysqlite3 reports only SQLITE_READONLY):
+                # the same error as a write's own look gives.
+                self._check_file(key)
             which = "" if key is None else f" (key {describe_key(key)})"
             clearer = type(exc)(
                 f"{self!r} cannot write to a read-only database{which}: it was opened with "
