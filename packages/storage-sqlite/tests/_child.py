@@ -9,6 +9,11 @@ python _child.py stream PATH DRIVER SETTINGS
 python _child.py abandon PATH DRIVER
     write keys a and b, then end without closing anything (os._exit), as a killed
     writer would: the -wal and -shm files stay beside the database.
+python _child.py count PATH DRIVER COUNT BACKEND
+    print "ready", wait for a line on stdin, then add 1 to the number at key "n" COUNT
+    times, each a read-modify-write under lock("n"), from two tasks.
+python _child.py hold PATH DRIVER LEASE_MS
+    take lock("held") with LEASE_MS, print "held", and wait to be killed.
 python _child.py read PATH DRIVER
     open PATH with read_only=True, print as JSON its entries, the error a set() raises
     and the errno of creating a file beside it.
@@ -49,6 +54,38 @@ async def stream(path: str, driver: str, settings: str) -> None:
         index += 1
 
 
+async def count_under_lock(path: str, driver: str, total: int, backend: str) -> None:
+    store = SqliteStorage.open(path, driver=importlib.import_module(driver))
+
+    async def add(times: int) -> None:
+        for _ in range(times):
+            async with store.lock("n", lease_ms=10_000) as lease:
+                await lease.save((lease.value or 0) + 1)
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    if backend == "trio":
+        import trio
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(add, total // 2)
+            nursery.start_soon(add, total - total // 2)
+    else:
+        import asyncio
+
+        await asyncio.gather(add(total // 2), add(total - total // 2))
+    await store.close()
+
+
+async def hold(path: str, driver: str, lease_ms: int) -> None:
+    store = SqliteStorage.open(path, driver=importlib.import_module(driver))
+    async with store.lock("held", lease_ms=lease_ms) as lease:
+        await lease.save("from the child")  # ends the lease: take it again and keep it
+    async with store.lock("held", lease_ms=lease_ms):
+        print("held", flush=True)
+        sys.stdin.readline()  # until killed
+
+
 async def abandon(path: str, driver: str) -> None:
     store = SqliteStorage.open(path, driver=importlib.import_module(driver))
     await store.set("a", 1)
@@ -84,6 +121,11 @@ def main() -> None:
     if command == "write":
         worker, count, backend = sys.argv[4], int(sys.argv[5]), sys.argv[6]
         job = write(path, driver, worker, count)
+    elif command == "count":
+        backend = sys.argv[5]
+        job = count_under_lock(path, driver, int(sys.argv[4]), backend)
+    elif command == "hold":
+        job = hold(path, driver, int(sys.argv[4]))
     elif command == "abandon":
         job = abandon(path, driver)
     elif command == "read":

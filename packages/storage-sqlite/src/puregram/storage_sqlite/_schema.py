@@ -126,6 +126,11 @@ class Statements:
     get_and_touch: str
     count_hit: str
     sweep: str
+    create_leases: str
+    take_lease: str
+    end_lease: str
+    drop_lease: str
+    sweep_leases: str
     first_keys: str
     next_keys: str
     first_entries: str
@@ -139,6 +144,7 @@ class Statements:
         # <table>_expires_at, which is the valid table name "a_expires_at" for table "a").
         index = f'"{index_name(table)}"'
         legacy = f'"{legacy_index_name(table)}"'
+        leases = f'"{lease_table_name(table)}"'
         # The TypeScript package's boundary: a row is live while expires_at >= now.
         live = "(expires_at IS NULL OR expires_at >= ?)"
         # count_hit: a window goes on while the row is live and its stored resetAt is in
@@ -196,6 +202,29 @@ class Statements:
                 "RETURNING json_extract(value, '$.hits'), expires_at"
             ),
             sweep=f"DELETE FROM {t} WHERE expires_at < ?",
+            # Leases live beside the data, never in it: the data table keeps the format
+            # the TypeScript package reads. A row is a held lease until expires_at < now.
+            create_leases=(
+                f"CREATE TABLE IF NOT EXISTS {leases} "
+                "(key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL)"
+            ),
+            # Take a free or expired lease and read the value, in one statement (one
+            # write transaction, so the read is of the moment the lease was taken): a
+            # row back is the lease, none means someone holds it. Parameters: key,
+            # token, lease end, now, key, key.
+            take_lease=(
+                f"INSERT INTO {leases} (key, token, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "token = excluded.token, expires_at = excluded.expires_at "
+                f"WHERE {leases}.expires_at < ? "
+                f"RETURNING (SELECT value FROM {t} WHERE key = ?), "
+                f"(SELECT expires_at FROM {t} WHERE key = ?)"
+            ),
+            # First statement of a write under a lease: it ends the lease if it still
+            # holds (a row deleted), and takes the write lock for the write that follows.
+            end_lease=f"DELETE FROM {leases} WHERE key = ? AND token = ? AND expires_at >= ?",
+            drop_lease=f"DELETE FROM {leases} WHERE key = ? AND token = ?",
+            sweep_leases=f"DELETE FROM {leases} WHERE expires_at < ?",
             first_keys=f"SELECT key FROM {t} WHERE key >= ? AND {live} ORDER BY key LIMIT ?",
             next_keys=f"SELECT key FROM {t} WHERE key > ? AND {live} ORDER BY key LIMIT ?",
             first_entries=(

@@ -11,6 +11,7 @@ import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +27,7 @@ from puregram.storage import (
 
 from ._connect import Connection, connect
 from ._errors import DatabaseMovedError, SchemaError
+from ._leases import LocalQueue, SqliteLease, take
 from ._schema import (
     COLUMNS_SQL,
     MIN_SQLITE_VERSION,
@@ -102,6 +104,7 @@ class SqliteStorage(Generic[V]):
         "_closed",
         "_db",
         "_file",
+        "_lease_queue",
         "_lease_table_known",
         "_owns_db",
         "_pending_start",
@@ -139,6 +142,7 @@ class SqliteStorage(Generic[V]):
         self._closed = False
         self._owns_db = False
         self._lease_table_known = False
+        self._lease_queue = LocalQueue()
         self._file: tuple[str, int, int] | None = None
         self._check_at = math.inf  # no file to watch (yet)
 
@@ -377,6 +381,119 @@ class SqliteStorage(Generic[V]):
             )
         return int(row[0]), int(row[1])
 
+    # -- leases -----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lock(self, key: str, *, lease_ms: int = 30_000) -> AsyncIterator[SqliteLease[V]]:
+        """``async with storage.lock(key) as lease:`` waits until ``key`` is free across
+        every connection and process on the file, takes it for at most ``lease_ms`` and
+        reads its value (one ``INSERT ... ON CONFLICT ... RETURNING``).
+
+        Tasks of this store wait in-process for their turn (no SQL while they wait);
+        the task whose turn it is retries a held lease with backoff (1 ms doubling to
+        50 ms, with jitter). A holder that dies or hangs frees the key after
+        ``lease_ms``. Leaving the block releases the lease without writing; see
+        ``SqliteLease`` for ``save``, ``remove`` and ``release``. The first ``lock`` of a
+        store creates the lease table ``<table>:leases`` if missing (a write: on a
+        read-only database it raises the driver's ``OperationalError``). ``lease_ms``
+        goes through ``check_ms``. Raises ``CorruptValueError`` (after releasing) when
+        the stored value is not JSON.
+        """
+        key = check_key(key)
+        lease_ms = check_ms("lease_ms", lease_ms, owner="SqliteStorage.lock")
+        if self._pending_start:
+            self._start_sweeper()
+        if not self._lease_table_known:
+            if _monotonic() >= self._check_at:
+                self._check_file(key)
+            self._run_change(self._sql.create_leases, (), None)
+            self._lease_table_known = True
+        queue = self._lease_queue
+        turn = await queue.enter(key, lease_ms / 1000)
+        try:
+            lease: SqliteLease[V] = await take(self, key, lease_ms, turn)
+        except BaseException:
+            queue.leave(key, turn)
+            raise
+        try:
+            yield lease
+        finally:
+            await lease.release()
+
+    def _try_lease(self, key: str, token: str, lease_ms: int) -> tuple[bool, Any] | None:
+        """One attempt at ``key``'s lease row: ``None`` when another token holds it, else
+        ``(found, value)`` read in the same statement. A value that cannot be read
+        releases the lease it was taken with and raises ``CorruptValueError``."""
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
+        now = self._clock()
+        params = (key, token, now + lease_ms, now, key, key)
+        rows, _ = self._run(self._sql.take_lease, params, key)
+        if not rows:
+            return None
+        raw, expires_at = rows[0]
+        try:
+            if raw is None:
+                return False, None
+            if expires_at is not None:
+                try:
+                    expired = expires_at < now
+                except TypeError:
+                    raise CorruptValueError(
+                        key,
+                        f"column expires_at holds {type(expires_at).__name__} "
+                        f"{expires_at!r:.40}, not unix milliseconds (an INTEGER) or NULL",
+                    ) from None
+                if expired:
+                    return False, None
+            return True, decode_value(key, raw)
+        except BaseException:
+            self._run_change(self._sql.drop_lease, (key, token), key)
+            raise
+
+    def _run_fenced(self, key: str, token: str, sql: str, params: tuple[Any, ...]) -> bool:
+        """In one transaction: end ``key``'s lease if ``token`` still holds it (its row
+        is there and not expired), and only then run ``sql``. Return whether it held.
+
+        The DELETE of the lease comes first, so the transaction takes the write lock
+        before it reads anything (no deadlock between two upgrading readers). With the
+        driver in autocommit (``isolation_level=None``, ``autocommit=True``) or with
+        implicit transactions, the store sends ``BEGIN IMMEDIATE`` and ``COMMIT``
+        itself; with ``autocommit=False`` the driver's own transaction is committed.
+        """
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
+        db = self._db
+        always_open = getattr(db, "autocommit", None) is False
+        if db.in_transaction and not always_open:
+            self._check_transaction()
+        now = self._clock()
+        try:
+            if not always_open:
+                db.execute("BEGIN IMMEDIATE")
+            held = bool(db.execute(self._sql.end_lease, (key, token, now)).rowcount == 1)
+            if held:
+                db.execute(sql, params).fetchall()
+            if always_open:
+                if held:
+                    db.commit()
+                else:
+                    db.rollback()
+            else:
+                db.execute("COMMIT" if held else "ROLLBACK")
+        except BaseException as exc:
+            try:
+                if db.in_transaction:
+                    if always_open:
+                        db.rollback()
+                    else:
+                        db.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+            self._abort(exc, key)
+            raise
+        return held
+
     # -- iteration ----------------------------------------------------------------------
 
     async def keys(self) -> AsyncIterator[str]:
@@ -455,7 +572,10 @@ class SqliteStorage(Generic[V]):
     def _sweep(self) -> int:
         if _monotonic() >= self._check_at:
             self._check_file(None)
-        return self._run_change(self._sql.sweep, (self._clock(),), None)
+        now = self._clock()
+        if self._lease_table_known:
+            self._run_change(self._sql.sweep_leases, (now,), None)
+        return self._run_change(self._sql.sweep, (now,), None)
 
     def _start_sweeper(self) -> None:
         self._pending_start = False
