@@ -88,11 +88,12 @@ class SqliteStorage(Generic[V]):
     """A ``TtlStorage`` and ``IterableStorage`` (with ``get_and_touch`` and ``count_hit``)
     over one table of a SQLite connection from ``sqlite3`` or ``pysqlite3``.
 
-    Construction validates every option before it runs any SQL, then creates the table
-    and its index if missing (two statements, plus one to read the SQLite version).
-    Raises ``TypeError``/``ValueError`` naming a bad option, ``RuntimeError`` when SQLite
-    is older than 3.35, and the driver's ``OperationalError`` (saying so) when the table
-    must be created on a read-only database.
+    Construction validates every option before it runs any SQL, then reads the SQLite
+    version and which of its objects exist, and creates the table and its index if
+    missing or checks the existing table's schema. Raises ``TypeError``/``ValueError``
+    naming a bad option, ``SchemaError`` for a table of another schema, ``RuntimeError``
+    when SQLite is older than 3.35, and the driver's ``OperationalError`` (saying so)
+    when the table must be created on a read-only database.
 
     The store does not own ``db``: ``close()`` leaves it open (``SqliteStorage.open``
     makes a store that does own and close its connection).
@@ -536,7 +537,8 @@ class SqliteStorage(Generic[V]):
 
     async def sweep(self) -> int:
         """Delete every expired row and return how many. One DELETE, which reads only
-        the rows it deletes (partial index on ``expires_at``)."""
+        the rows it deletes (partial index on ``expires_at``); once the store knows the
+        lease table, a second DELETE of expired leases (not counted)."""
         return self._sweep()
 
     async def close(self) -> None:
