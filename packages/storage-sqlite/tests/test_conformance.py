@@ -9,6 +9,7 @@ from puregram.storage import (
     is_counter_storage,
     is_get_touch_storage,
     is_iterable_storage,
+    is_lock_storage,
     is_ttl_storage,
 )
 from puregram.storage.testing import Check, conformance_checks
@@ -40,4 +41,5 @@ def test_has_every_capability(tmp_path: Path) -> None:
     assert is_iterable_storage(store)
     assert is_get_touch_storage(store)
     assert is_counter_storage(store)
+    assert is_lock_storage(store)
     db.close()

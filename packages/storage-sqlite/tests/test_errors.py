@@ -66,8 +66,13 @@ def test_a_bad_table_name_creates_no_file(tmp_path: Path) -> None:
         ({"ttl_ms": -1}, ValueError, "ttl_ms"),
         ({"ttl_ms": 1.5}, TypeError, "ttl_ms"),
         ({"ttl_ms": True}, TypeError, "ttl_ms"),
+        ({"ttl_ms": 10**20}, ValueError, "'ttl_ms' must be from 1 to"),
+        ({"ttl_ms": float("inf")}, TypeError, "ttl_ms"),
         ({"sweep_interval_ms": 0}, ValueError, "sweep_interval_ms"),
-        ({"sweep_interval_ms": float("nan")}, ValueError, "sweep_interval_ms"),
+        ({"sweep_interval_ms": 10**16}, ValueError, "sweep_interval_ms"),
+        ({"sweep_interval_ms": 1.5}, TypeError, "sweep_interval_ms"),
+        ({"sweep_interval_ms": float("nan")}, TypeError, "sweep_interval_ms"),
+        ({"sweep_interval_ms": True}, TypeError, "sweep_interval_ms"),
         ({"sweep_interval_ms": "10"}, TypeError, "sweep_interval_ms"),
         ({"clock": 5}, TypeError, "clock"),
     ],
@@ -80,6 +85,57 @@ def test_a_bad_option_raises_naming_it_and_runs_no_sql(
     db.set_trace_callback(statements.append)
     with pytest.raises(error, match=match):
         SqliteStorage(db=db, **options)
+    assert statements == []
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"ttl_ms": 10**20}, ValueError),
+        ({"sweep_interval_ms": 2.5}, TypeError),
+        ({"busy_timeout_ms": 2**31}, ValueError),
+        ({"busy_timeout_ms": 1.5}, TypeError),
+        ({"clock": "now"}, TypeError),
+    ],
+)
+def test_open_checks_every_option_before_it_creates_the_file(
+    options: dict[str, Any], error: type[Exception], tmp_path: Path
+) -> None:
+    with pytest.raises(error, match=next(iter(options))):
+        SqliteStorage.open(tmp_path / "kv.db", **options)
+    assert not (tmp_path / "kv.db").exists()
+
+
+def test_whole_float_milliseconds_are_accepted_as_ints(tmp_path: Path) -> None:
+    """check_ms: 1000.0 is whole milliseconds, and is stored as the int 1000."""
+    db = connect(tmp_path / "kv.db")
+    store: SqliteStorage[int] = SqliteStorage(db=db, ttl_ms=1000.0)  # type: ignore[arg-type]
+    assert repr(store) == "SqliteStorage(table='puregram_kv', ttl_ms=1000)"
+    db.close()
+
+
+@pytest.mark.parametrize(
+    ("window_ms", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (10**20, ValueError),
+        (1.5, TypeError),
+        (True, TypeError),
+        ("10", TypeError),
+        (None, TypeError),
+    ],
+)
+async def test_count_hit_checks_window_ms_like_every_option(
+    window_ms: Any, error: type[Exception], tmp_path: Path
+) -> None:
+    db = connect(tmp_path / "kv.db")
+    store: SqliteStorage[Any] = SqliteStorage(db=db)
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    with pytest.raises(error, match="window_ms"):
+        await store.count_hit("k", window_ms)
     assert statements == []
     db.close()
 
@@ -173,4 +229,20 @@ async def test_a_corrupt_row_raises_naming_the_key(tmp_path: Path, driver: Modul
     assert await store.has("bad")
     await store.set("bad", "fixed")
     assert await store.get("bad") == "fixed"
+    db.close()
+
+
+@pytest.mark.parametrize("expires_at", ["'tomorrow'", "x'00ff'"], ids=["text", "blob"])
+async def test_an_expires_at_that_is_not_a_time_raises_naming_the_key_and_column(
+    expires_at: str, tmp_path: Path, driver: ModuleType
+) -> None:
+    db = connect(tmp_path / "kv.db", driver=driver)
+    store: SqliteStorage[Any] = SqliteStorage(db=db)
+    db.execute(f"INSERT INTO puregram_kv VALUES ('bad', '1', {expires_at})")
+    with pytest.raises(CorruptValueError, match=r"'bad'.*column expires_at holds") as caught:
+        await store.get("bad")
+    assert caught.value.key == "bad"
+    with pytest.raises(CorruptValueError, match="column expires_at"):
+        await store.get_and_touch("bad")  # without ttl_ms: exactly get
+    assert db.execute("SELECT count(*) FROM puregram_kv").fetchone() == (1,), "left as it was"
     db.close()

@@ -13,6 +13,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from puregram.storage import ForeignValueError
 from puregram.storage_sqlite import SqliteStorage, connect
 
 pytestmark = pytest.mark.anyio
@@ -82,10 +83,10 @@ async def test_set_stamps_expiry_and_expired_rows_read_as_missing(
     store: SqliteStorage[str] = SqliteStorage(db=db, ttl_ms=1_000, clock=clock)
     await store.set("k", "v")
     assert peek("k") == ("v", T0 + 1_000)
-    clock.now = T0 + 999
+    clock.now = T0 + 1_000  # live while expires_at >= now, as in the TypeScript package
     assert await store.has("k")
     assert await collect(store.keys()) == ["k"]
-    clock.now = T0 + 1_000
+    clock.now = T0 + 1_001
     assert not await store.has("k")
     assert await collect(store.keys()) == []
     assert await collect(store.values()) == []
@@ -115,7 +116,7 @@ async def test_touch_rolls_the_ttl_forward_and_never_revives(
     assert peek("k") == ("v", T0 + 1_900)
     clock.now = T0 + 1_500
     assert await store.get("k") == "v"
-    clock.now = T0 + 1_900
+    clock.now = T0 + 1_901
     await store.touch("k")
     assert peek("k") == ("v", T0 + 1_900), "touch revived an expired row"
     assert await store.get("k") is None
@@ -136,7 +137,7 @@ async def test_get_and_touch_reads_and_rolls_in_one_statement(
     assert len(statements) == 1
     assert statements[0].startswith("UPDATE")
     assert peek("k") == ({"n": 1}, T0 + 1_600)
-    clock.now = T0 + 1_600
+    clock.now = T0 + 1_601
     assert await store.get_and_touch("k") is None
     assert peek("k") == ({"n": 1}, T0 + 1_600), "an expired row is not revived"
     assert await store.get_and_touch("missing") is None
@@ -161,6 +162,8 @@ async def test_sweep_deletes_only_expired_rows_and_counts_them(
     clock.now = T0 + 500
     await short.set("later", 1)
     clock.now = T0 + 1_000
+    assert await short.sweep() == 0, "a row whose expires_at is now is live"
+    clock.now = T0 + 1_001
     assert await short.sweep() == 10
     assert await short.sweep() == 0
     assert peek("later") == (1, T0 + 1_500)
@@ -170,9 +173,9 @@ async def test_sweep_deletes_only_expired_rows_and_counts_them(
 async def test_sweep_uses_the_expiry_index(db: Any) -> None:
     SqliteStorage(db=db)
     plan = db.execute(
-        "EXPLAIN QUERY PLAN DELETE FROM puregram_kv WHERE expires_at <= ?", (0,)
+        "EXPLAIN QUERY PLAN DELETE FROM puregram_kv WHERE expires_at < ?", (0,)
     ).fetchall()
-    assert any("puregram_kv_expires_at" in str(step) for step in plan), plan
+    assert any("puregram_kv:expires_at" in str(step) for step in plan), plan
 
 
 async def test_count_hit_counts_in_a_window_and_starts_a_new_one(
@@ -183,11 +186,48 @@ async def test_count_hit_counts_in_a_window_and_starts_a_new_one(
     clock.now = T0 + 999
     assert await store.count_hit("k", 1_000) == (2, T0 + 1_000)
     assert peek("k") == ({"hits": 2, "resetAt": T0 + 1_000}, T0 + 1_000)
-    clock.now = T0 + 1_000
+    clock.now = T0 + 1_001
     assert await store.get("k") is None, "the entry expires when its window ends"
-    assert await store.count_hit("k", 1_000) == (1, T0 + 2_000)
+    assert await store.count_hit("k", 1_000) == (1, T0 + 2_001)
     clock.now = T0 + 5_000
     assert await store.count_hit("k", 1_000) == (1, T0 + 6_000), "an ended window restarts"
+
+
+async def test_a_row_is_live_while_expires_at_is_not_before_now(
+    db: Any, peek: Peek, clock: Clock
+) -> None:
+    """The TypeScript package's boundary: live while expires_at >= now, expired once
+    expires_at < now, for every operation."""
+    store: SqliteStorage[Any] = SqliteStorage(db=db, ttl_ms=1_000, clock=clock)
+    plain: SqliteStorage[Any] = SqliteStorage(db=db, clock=clock)  # get_and_touch is get
+    for key in ("get", "has", "keys", "touch", "gat", "plain", "sweep", "hit"):
+        await store.set(key, {"key": key})
+    clock.now = T0 + 1_000  # every expires_at == now: all live
+    assert await store.get("get") == {"key": "get"}
+    assert await store.has("has")
+    assert "keys" in await collect(store.keys())
+    assert ("keys", {"key": "keys"}) in await collect(store.entries())
+    await store.touch("touch")
+    assert peek("touch") == ({"key": "touch"}, T0 + 2_000)
+    assert await store.get_and_touch("gat") == {"key": "gat"}
+    assert peek("gat") == ({"key": "gat"}, T0 + 2_000)
+    assert await plain.get_and_touch("plain") == {"key": "plain"}
+    assert await store.sweep() == 0
+    with pytest.raises(ForeignValueError):
+        await store.count_hit("hit", 500)
+    # A counter whose window ends now starts a new one (resetAt must be in the future).
+    await store.set("window", {"hits": 3, "resetAt": T0 + 1_000})
+    assert await store.count_hit("window", 500) == (1, T0 + 1_500)
+    clock.now = T0 + 1_001  # one millisecond later: expires_at < now, all expired
+    assert await store.get("get") is None
+    assert peek("get") is None, "get deletes the expired row"
+    assert not await store.has("has")
+    assert "keys" not in await collect(store.keys())
+    await store.touch("keys")
+    assert peek("keys") == ({"key": "keys"}, T0 + 1_000), "touch revived an expired row"
+    assert await plain.get_and_touch("plain") is None
+    assert await store.count_hit("hit", 500) == (1, T0 + 1_501)
+    assert await store.sweep() == 3  # has, keys, sweep
 
 
 async def test_count_hit_reads_a_counter_written_with_set(db: Any, clock: Clock) -> None:
@@ -202,8 +242,10 @@ async def test_count_hit_never_overwrites_a_live_foreign_value(db: Any, clock: C
     store: SqliteStorage[Any] = SqliteStorage(db=db, clock=clock)
     for foreign in ("not a counter", {"counter": 3}, {"hits": "4", "resetAt": T0 + 300}):
         await store.set("other", foreign)
-        with pytest.raises(ValueError, match="'other' holds a live value"):
+        with pytest.raises(ForeignValueError, match="'other' is live and not a") as caught:
             await store.count_hit("other", 1_000)
+        assert caught.value.key == "other"
+        assert isinstance(caught.value, ValueError)
         assert await store.get("other") == foreign
 
 
@@ -211,14 +253,19 @@ async def test_count_hit_replaces_an_expired_foreign_value(db: Any, clock: Clock
     store: SqliteStorage[Any] = SqliteStorage(db=db, clock=clock, ttl_ms=100)
     await store.set("other", {"counter": 3})
     clock.now += 100
+    with pytest.raises(ForeignValueError):  # expires_at == now: still live
+        await store.count_hit("other", 1_000)
+    clock.now += 1
     assert await store.count_hit("other", 1_000) == (1, clock() + 1_000)
 
 
 async def test_count_hit_rejects_a_window_below_one(db: Any) -> None:
     store: SqliteStorage[Any] = SqliteStorage(db=db)
-    for bad in (0, -5, 0.5):
+    for bad in (0, -5):
         with pytest.raises(ValueError, match="window_ms"):
-            await store.count_hit("k", bad)  # type: ignore[arg-type]
+            await store.count_hit("k", bad)
+    with pytest.raises(TypeError, match="window_ms"):
+        await store.count_hit("k", 0.5)  # type: ignore[arg-type]
     assert not await store.has("k")
 
 

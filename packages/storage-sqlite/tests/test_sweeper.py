@@ -37,13 +37,13 @@ async def test_periodic_sweeps_delete_expired_rows(tmp_path: Path, driver: Modul
     )
     for index in range(5):
         await store.set(f"old{index}", index)  # the first operation starts the sweeper
-    now[0] += 1_000
+    now[0] += 1_001  # past expires_at
     await store.set("new", 1)
     await wait_until_swept(db)
     assert await store.get("new") == 1
     # It keeps running: rows that expire later go too.
     await store.set("old-again", 1)
-    now[0] += 1_000
+    now[0] += 1_001  # past expires_at
     await wait_until_swept(db)
     await store.close()
     db.close()
@@ -57,11 +57,11 @@ async def test_close_stops_sweeping_and_is_safe_twice(tmp_path: Path, driver: Mo
     )
     async with store:
         await store.set("old0", 0)
-        now[0] += 1_000
+        now[0] += 1_001  # past expires_at
         await wait_until_swept(db)
     await store.close()  # the second close, after __aexit__
     await store.set("old1", 1)
-    now[0] += 1_000
+    now[0] += 1_001  # past expires_at
     await anyio.sleep(0.2)  # twenty intervals
     assert db.execute("SELECT count(*) FROM puregram_kv").fetchone() == (1,), "swept after close"
     # The connection was the caller's: still open and usable, and so is the store.
@@ -109,7 +109,7 @@ async def test_a_failing_sweep_is_logged_and_retried(
         path, ttl_ms=1_000, sweep_interval_ms=10, busy_timeout_ms=0, clock=lambda: now[0]
     )
     await store.set("old", 1)
-    now[0] += 1_000
+    now[0] += 1_001  # past expires_at
     blocker = connect(path)
     blocker.execute("BEGIN IMMEDIATE")
     with anyio.fail_after(10):

@@ -106,15 +106,60 @@ async def test_each_write_is_seen_by_another_connection_at_once(
     assert await store.has("b")
     nothing_left_open()
 
-    now[0] += 1_000
+    now[0] += 1_001  # past expires_at: a row is live while expires_at >= now
     assert await store.get("a") is None
     assert seen("a") is None, "the expired row's DELETE was committed"
     nothing_left_open()
 
     await store.set("x", 1)
-    now[0] += 1_000
+    now[0] += 1_001
     assert await store.sweep() == 1
     assert seen("x") is None
+    nothing_left_open()
+    db.close()
+    other.close()
+
+
+async def test_lease_writes_are_committed_in_every_mode(
+    tmp_path: Path, driver: ModuleType, mode: str
+) -> None:
+    """lock, save, remove and release(touch=True): each committed at once, one
+    transaction each, nothing left open."""
+    path = tmp_path / "kv.db"
+    db = open_in_mode(driver, path, mode)
+    other = driver.connect(str(path), timeout=0, isolation_level=None)
+    now = [1_700_000_000_000]
+    store: SqliteStorage[Any] = SqliteStorage(db=db, ttl_ms=1_000, clock=lambda: now[0])
+    other.execute("CREATE TABLE probe (n INTEGER)")
+
+    def nothing_left_open() -> None:
+        if MODES[mode].get("autocommit") is not False:
+            assert not db.in_transaction
+        other.execute("INSERT INTO probe VALUES (1)")
+
+    def leases() -> list[Any]:
+        rows: list[Any] = other.execute('SELECT key FROM "puregram_kv:leases"').fetchall()
+        return rows
+
+    async with store.lock("k") as lease:
+        assert leases() == [("k",)], "the lease row is committed when lock() returns"
+        nothing_left_open()
+        await lease.save({"v": 1})
+        assert leases() == []
+        assert other.execute("SELECT value FROM puregram_kv").fetchall() == [('{"v":1}',)]
+        nothing_left_open()
+    async with store.lock("k") as lease:
+        now[0] += 500
+        await lease.release(touch=True)
+        assert other.execute("SELECT expires_at FROM puregram_kv").fetchone() == (now[0] + 1_000,)
+        nothing_left_open()
+    async with store.lock("k") as lease:
+        await lease.remove()
+        assert other.execute("SELECT count(*) FROM puregram_kv").fetchone() == (0,)
+        nothing_left_open()
+    async with store.lock("k"):
+        pass
+    assert leases() == []
     nothing_left_open()
     db.close()
     other.close()

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import urllib.parse
 from typing import Any, Protocol
 
-__all__ = ["Connection", "connect"]
+from puregram.storage import check_ms
+
+__all__ = ["MAX_BUSY_TIMEOUT_MS", "Connection", "connect"]
+
+MAX_BUSY_TIMEOUT_MS = 2**31 - 1
+"""SQLite keeps the busy timeout in a C ``int`` of milliseconds (about 24.8 days)."""
 
 
 class Connection(Protocol):
@@ -30,6 +36,7 @@ def connect(
     *,
     busy_timeout_ms: int = 5_000,
     driver: Any = None,
+    read_only: bool = False,
 ) -> Any:
     """Open ``path`` with the settings this package documents for a bot, and return the
     connection.
@@ -47,19 +54,55 @@ def connect(
     ``driver`` is the DB-API module: ``sqlite3`` (the default) or ``pysqlite3.dbapi2``.
     Costs three PRAGMA statements. Raises the driver's ``OperationalError`` when the file
     cannot be opened.
+
+    ``read_only=True`` opens the file with ``mode=ro`` and changes nothing in it (no
+    PRAGMA but ``busy_timeout``): every write raises. On read-only media a WAL file
+    whose ``-wal`` is gone (its last writer closed cleanly) cannot be opened with
+    ``mode=ro``, because SQLite cannot create the ``-shm`` beside it; the file is then
+    opened with ``immutable=1`` too, which reads it as it is and would not see a later
+    change by another process (there can be none on read-only media). Costs one read
+    of ``sqlite_master`` more, to open the file at once.
     """
-    if not isinstance(busy_timeout_ms, int) or isinstance(busy_timeout_ms, bool):
-        raise TypeError(f"busy_timeout_ms must be an int, got {busy_timeout_ms!r}")
-    if busy_timeout_ms < 0:
-        raise ValueError(f"busy_timeout_ms must be >= 0, got {busy_timeout_ms!r}")
+    busy_timeout_ms = check_ms(
+        "busy_timeout_ms", busy_timeout_ms, owner="connect", minimum=0, maximum=MAX_BUSY_TIMEOUT_MS
+    )
     module = sqlite3 if driver is None else driver
+    if read_only:
+        return _connect_read_only(os.fspath(path), busy_timeout_ms, module)
     db = module.connect(os.fspath(path), timeout=busy_timeout_ms / 1000, isolation_level=None)
     try:
         # busy_timeout first, so that switching a fresh file to WAL waits for a writer in
         # another process instead of failing at once.
-        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         db.execute("PRAGMA journal_mode = WAL").fetchall()
         db.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+_SQLITE_CANTOPEN = 14
+
+
+def _connect_read_only(path: str, busy_timeout_ms: int, module: Any) -> Any:
+    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+    try:
+        return _open_read_only(uri, busy_timeout_ms, module)
+    except module.OperationalError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        cannot_open = code == _SQLITE_CANTOPEN if code is not None else "unable to open" in str(exc)
+        # With a -wal file present, immutable=1 would not read it: that must fail.
+        if not cannot_open or not os.path.isfile(path) or os.path.exists(f"{path}-wal"):
+            raise
+    return _open_read_only(f"{uri}&immutable=1", busy_timeout_ms, module)
+
+
+def _open_read_only(uri: str, busy_timeout_ms: int, module: Any) -> Any:
+    db = module.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        db.execute("SELECT count(*) FROM sqlite_master").fetchall()  # opens the WAL
     except BaseException:
         db.close()
         raise

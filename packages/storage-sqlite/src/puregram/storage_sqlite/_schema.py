@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["MIN_SQLITE_VERSION", "Statements", "check_table"]
+__all__ = ["MIN_SQLITE_VERSION", "Statements", "check_columns", "check_table"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -29,12 +29,94 @@ def check_table(table: object) -> str:
     return table
 
 
+def _affinity(declared: str) -> str:
+    """The column affinity SQLite gives a declared type (rules of section 3.1 of
+    https://sqlite.org/datatype3.html, in their order)."""
+    upper = declared.upper()
+    if "INT" in upper:
+        return "INTEGER"
+    if "CHAR" in upper or "CLOB" in upper or "TEXT" in upper:
+        return "TEXT"
+    if "BLOB" in upper or not upper:
+        return "BLOB"
+    if "REAL" in upper or "FLOA" in upper or "DOUB" in upper:
+        return "REAL"
+    return "NUMERIC"
+
+
+_OURS = frozenset(("key", "value", "expires_at"))
+
+
+def check_columns(
+    table: str, columns: list[tuple[str, str, int, object, int]], key_collation: str | None
+) -> str | None:
+    """Why a table with these ``(name, type, notnull, default, pk)`` columns (from
+    ``pragma_table_info``) cannot hold the store's rows, or ``None`` when it can.
+
+    What matters is that each column keeps what the store binds: a key or a value of
+    INTEGER, REAL or NUMERIC affinity turns ``"1"`` and ``"1.0"`` into one number (keys
+    merge, JSON text changes), an ``expires_at`` of TEXT affinity turns times into text
+    that never compares as expired, and ``key`` must be the whole primary key, compared
+    byte for byte, for ``ON CONFLICT (key)`` to find the row.
+    """
+    by_name = {column[0].lower(): column for column in columns}
+    for name in ("key", "value", "expires_at"):
+        if name not in by_name:
+            return f"it has no column {name!r}"
+    _, key_type, _, _, key_pk = by_name["key"]
+    if _affinity(key_type) not in ("TEXT", "BLOB"):
+        return f"column 'key' is {key_type!r}, which turns numeric text into numbers"
+    if key_pk != 1 or sum(1 for column in columns if column[4]) != 1:
+        return "column 'key' is not its primary key on its own"
+    if key_collation is not None and key_collation.upper() != "BINARY":
+        return f"column 'key' compares with COLLATE {key_collation}, not byte for byte"
+    _, value_type, value_notnull, _, _ = by_name["value"]
+    if _affinity(value_type) not in ("TEXT", "BLOB"):
+        return f"column 'value' is {value_type!r}, which turns JSON text into numbers"
+    if not value_notnull:
+        return "column 'value' is not NOT NULL"
+    expires_type = by_name["expires_at"][1]
+    if _affinity(expires_type) == "TEXT":
+        return f"column 'expires_at' is {expires_type!r}, which stores times as text"
+    for name, _, notnull, default, pk in columns:
+        if notnull and default is None and not pk and name.lower() not in _OURS:
+            return f"column {name!r} is NOT NULL without a default, so no row can be inserted"
+    return None
+
+
+def index_name(table: str) -> str:
+    """The name of the expiry index of ``table``: ``<table>:expires_at``."""
+    return f"{table}:expires_at"
+
+
+def legacy_index_name(table: str) -> str:
+    """The name versions before 0.2 gave the expiry index."""
+    return f"{table}_expires_at"
+
+
+def lease_table_name(table: str) -> str:
+    """The name of the lease table of ``table``: ``<table>:leases``."""
+    return f"{table}:leases"
+
+
+# Read once at construction, with bound names: which of the store's objects exist.
+OBJECTS_SQL = (
+    "SELECT type, lower(name), tbl_name, sql FROM sqlite_master "
+    "WHERE lower(name) IN (lower(?), lower(?), lower(?), lower(?))"
+)
+COLUMNS_SQL = 'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)'
+PK_INDEX_SQL = "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'"
+PK_COLLATION_SQL = "SELECT coll FROM pragma_index_xinfo(?) WHERE key = 1 AND cid >= 0"
+
+
 @dataclass(frozen=True)
 class Statements:
     """The SQL for one table, built once so the driver's statement cache always hits."""
 
     create_table: str
     create_index: str
+    drop_legacy_index: str
+    legacy_index_sql: str
     get: str
     has: str
     set: str
@@ -44,6 +126,11 @@ class Statements:
     get_and_touch: str
     count_hit: str
     sweep: str
+    create_leases: str
+    take_lease: str
+    end_lease: str
+    drop_lease: str
+    sweep_leases: str
     first_keys: str
     next_keys: str
     first_entries: str
@@ -52,15 +139,21 @@ class Statements:
     @classmethod
     def for_table(cls, table: str) -> Statements:
         t = f'"{check_table(table)}"'
-        index = f'"{table}_expires_at"'
-        live = "(expires_at IS NULL OR expires_at > ?)"
+        # ":" is a character check_table never admits, so this name cannot be a valid
+        # table's, nor another table's index (versions before 0.2 named it
+        # <table>_expires_at, which is the valid table name "a_expires_at" for table "a").
+        index = f'"{index_name(table)}"'
+        legacy = f'"{legacy_index_name(table)}"'
+        leases = f'"{lease_table_name(table)}"'
+        # The TypeScript package's boundary: a row is live while expires_at >= now.
+        live = "(expires_at IS NULL OR expires_at >= ?)"
         # count_hit: a window goes on while the row is live and its stored resetAt is in
         # the future; otherwise the inserted row (a new window) replaces it. Every SET
         # expression reads the old row, so the CASEs agree. Parameters, in order (plain
         # "?": numbered ones with a sequence are deprecated since Python 3.12):
         # key, new resetAt twice, now five times.
         going_on = (
-            "((expires_at IS NULL OR expires_at > ?) AND json_extract(value, '$.resetAt') > ?)"
+            "((expires_at IS NULL OR expires_at >= ?) AND json_extract(value, '$.resetAt') > ?)"
         )
         return cls(
             create_table=(
@@ -73,6 +166,12 @@ class Statements:
                 f"CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at) "
                 "WHERE expires_at IS NOT NULL"
             ),
+            drop_legacy_index=f"DROP INDEX IF EXISTS {legacy}",
+            # As sqlite_master keeps it: the statement of versions before 0.2, without
+            # IF NOT EXISTS. Only an index with exactly this text is ours to drop.
+            legacy_index_sql=(
+                f"CREATE INDEX {legacy} ON {t} (expires_at) WHERE expires_at IS NOT NULL"
+            ),
             get=f"SELECT value, expires_at FROM {t} WHERE key = ?",
             has=f"SELECT 1 FROM {t} WHERE key = ? AND {live}",
             set=(
@@ -81,7 +180,7 @@ class Statements:
                 "value = excluded.value, expires_at = excluded.expires_at"
             ),
             delete=f"DELETE FROM {t} WHERE key = ?",
-            delete_expired_key=f"DELETE FROM {t} WHERE key = ? AND expires_at <= ?",
+            delete_expired_key=f"DELETE FROM {t} WHERE key = ? AND expires_at < ?",
             touch=f"UPDATE {t} SET expires_at = ? WHERE key = ? AND {live}",
             get_and_touch=(
                 f"UPDATE {t} SET expires_at = ? WHERE key = ? AND {live} RETURNING value"
@@ -98,11 +197,34 @@ class Statements:
                 "THEN json_extract(value, '$.resetAt') ELSE excluded.expires_at END "
                 # A live row that is not a counter belongs to someone else: no update, no
                 # row returned, and count_hit raises instead of overwriting it.
-                "WHERE expires_at <= ? OR (json_type(value, '$.hits') = 'integer' "
+                "WHERE expires_at < ? OR (json_type(value, '$.hits') = 'integer' "
                 "AND json_type(value, '$.resetAt') IN ('integer', 'real')) "
                 "RETURNING json_extract(value, '$.hits'), expires_at"
             ),
-            sweep=f"DELETE FROM {t} WHERE expires_at <= ?",
+            sweep=f"DELETE FROM {t} WHERE expires_at < ?",
+            # Leases live beside the data, never in it: the data table keeps the format
+            # the TypeScript package reads. A row is a held lease until expires_at < now.
+            create_leases=(
+                f"CREATE TABLE IF NOT EXISTS {leases} "
+                "(key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at INTEGER NOT NULL)"
+            ),
+            # Take a free or expired lease and read the value, in one statement (one
+            # write transaction, so the read is of the moment the lease was taken): a
+            # row back is the lease, none means someone holds it. Parameters: key,
+            # token, lease end, now, key, key.
+            take_lease=(
+                f"INSERT INTO {leases} (key, token, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "token = excluded.token, expires_at = excluded.expires_at "
+                f"WHERE {leases}.expires_at < ? "
+                f"RETURNING (SELECT value FROM {t} WHERE key = ?), "
+                f"(SELECT expires_at FROM {t} WHERE key = ?)"
+            ),
+            # First statement of a write under a lease: it ends the lease if it still
+            # holds (a row deleted), and takes the write lock for the write that follows.
+            end_lease=f"DELETE FROM {leases} WHERE key = ? AND token = ? AND expires_at >= ?",
+            drop_lease=f"DELETE FROM {leases} WHERE key = ? AND token = ?",
+            sweep_leases=f"DELETE FROM {leases} WHERE expires_at < ?",
             first_keys=f"SELECT key FROM {t} WHERE key >= ? AND {live} ORDER BY key LIMIT ?",
             next_keys=f"SELECT key FROM {t} WHERE key > ? AND {live} ORDER BY key LIMIT ?",
             first_entries=(

@@ -7,22 +7,40 @@ committed before its coroutine returns and no transaction is left open between c
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from puregram.storage import (
     CorruptValueError,
+    ForeignValueError,
     check_key,
+    check_ms,
     decode_value,
     describe_key,
     encode_value,
 )
 
 from ._connect import Connection, connect
-from ._schema import MIN_SQLITE_VERSION, Statements, check_table
+from ._errors import DatabaseMovedError, SchemaError
+from ._leases import LocalQueue, SqliteLease, take
+from ._schema import (
+    COLUMNS_SQL,
+    MIN_SQLITE_VERSION,
+    OBJECTS_SQL,
+    PK_COLLATION_SQL,
+    PK_INDEX_SQL,
+    Statements,
+    check_columns,
+    check_table,
+    index_name,
+    lease_table_name,
+    legacy_index_name,
+)
 from ._sweeper import Sweeper
 
 __all__ = ["SqliteStorage"]
@@ -31,30 +49,64 @@ V = TypeVar("V")
 
 _PAGE = 500  # rows per iteration page: bounded memory, few statements
 _SQLITE_READONLY = 8
+# How often a write looks whether the database file is still the one the store opened:
+# an os.stat costs about a third of a write, a clock read a hundredth.
+_FILE_CHECK_S = 1.0
+_monotonic = time.monotonic
+
+
+def _is_read_only(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "attempt to write a readonly database"."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == _SQLITE_READONLY)
+    return "readonly database" in str(exc) or "read-only database" in str(exc)
 
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _check_options(
+    ttl_ms: object, sweep_interval_ms: object, clock: object
+) -> tuple[int | None, int | None]:
+    """The options as whole milliseconds (``check_ms``: ``TypeError`` for a wrong type,
+    fractions included, ``ValueError`` outside 1 to ``MAX_MS``), checked before any SQL."""
+    owner = "SqliteStorage"
+    ttl = None if ttl_ms is None else check_ms("ttl_ms", ttl_ms, owner=owner)
+    interval = (
+        None
+        if sweep_interval_ms is None
+        else check_ms("sweep_interval_ms", sweep_interval_ms, owner=owner)
+    )
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock must be a callable returning unix ms, got {clock!r}")
+    return ttl, interval
+
+
 class SqliteStorage(Generic[V]):
     """A ``TtlStorage`` and ``IterableStorage`` (with ``get_and_touch`` and ``count_hit``)
     over one table of a SQLite connection from ``sqlite3`` or ``pysqlite3``.
 
-    Construction validates every option before it runs any SQL, then creates the table
-    and its index if missing (two statements, plus one to read the SQLite version).
-    Raises ``TypeError``/``ValueError`` naming a bad option, ``RuntimeError`` when SQLite
-    is older than 3.35, and the driver's ``OperationalError`` (saying so) when the table
-    must be created on a read-only database.
+    Construction validates every option before it runs any SQL, then reads the SQLite
+    version and which of its objects exist, and creates the table and its index if
+    missing or checks the existing table's schema. Raises ``TypeError``/``ValueError``
+    naming a bad option, ``SchemaError`` for a table of another schema, ``RuntimeError``
+    when SQLite is older than 3.35, and the driver's ``OperationalError`` (saying so)
+    when the table must be created on a read-only database.
 
     The store does not own ``db``: ``close()`` leaves it open (``SqliteStorage.open``
     makes a store that does own and close its connection).
     """
 
     __slots__ = (
+        "_check_at",
         "_clock",
         "_closed",
         "_db",
+        "_file",
+        "_lease_queue",
+        "_lease_table_known",
         "_owns_db",
         "_pending_start",
         "_sql",
@@ -69,24 +121,11 @@ class SqliteStorage(Generic[V]):
         db: Connection,
         table: str = "puregram_kv",
         ttl_ms: int | None = None,
-        sweep_interval_ms: float | None = None,
+        sweep_interval_ms: int | None = None,
         clock: Callable[[], int] | None = None,
     ) -> None:
         sql = Statements.for_table(check_table(table))
-        if ttl_ms is not None:
-            if not isinstance(ttl_ms, int) or isinstance(ttl_ms, bool):
-                raise TypeError(f"ttl_ms must be an int or None, got {ttl_ms!r}")
-            if ttl_ms <= 0:
-                raise ValueError(f"ttl_ms must be > 0 (or None: never expire), got {ttl_ms!r}")
-        if sweep_interval_ms is not None:
-            if not isinstance(sweep_interval_ms, (int, float)) or isinstance(
-                sweep_interval_ms, bool
-            ):
-                raise TypeError(f"sweep_interval_ms must be a number, got {sweep_interval_ms!r}")
-            if not sweep_interval_ms > 0:
-                raise ValueError(f"sweep_interval_ms must be > 0, got {sweep_interval_ms!r}")
-        if clock is not None and not callable(clock):
-            raise TypeError(f"clock must be a callable returning unix ms, got {clock!r}")
+        ttl_ms, sweep_interval_ms = _check_options(ttl_ms, sweep_interval_ms, clock)
         for method in ("execute", "commit", "rollback"):
             if not callable(getattr(db, method, None)):
                 raise TypeError(
@@ -103,6 +142,10 @@ class SqliteStorage(Generic[V]):
         self._pending_start = self._sweeper is not None
         self._closed = False
         self._owns_db = False
+        self._lease_table_known = False
+        self._lease_queue = LocalQueue()
+        self._file: tuple[str, int, int] | None = None
+        self._check_at = math.inf  # no file to watch (yet)
 
         version = self._run_one("SELECT sqlite_version()", (), None)[0]
         numbers = tuple(int(part) for part in str(version).split(".")[:3])
@@ -112,8 +155,8 @@ class SqliteStorage(Generic[V]):
                 f"runs SQLite {version}. Install puregram-storage-sqlite[pysqlite3] and pass "
                 f"a pysqlite3.dbapi2 connection, or upgrade Python's SQLite."
             )
-        self._run_change(sql.create_table, (), None)
-        self._run_change(sql.create_index, (), None)
+        self._prepare()
+        self._watch_file()
 
     @classmethod
     def open(
@@ -122,15 +165,20 @@ class SqliteStorage(Generic[V]):
         *,
         table: str = "puregram_kv",
         ttl_ms: int | None = None,
-        sweep_interval_ms: float | None = None,
+        sweep_interval_ms: int | None = None,
         clock: Callable[[], int] | None = None,
         busy_timeout_ms: int = 5_000,
         driver: Any = None,
+        read_only: bool = False,
     ) -> SqliteStorage[Any]:
         """Open ``path`` with ``connect`` (WAL, ``synchronous=NORMAL``, ``busy_timeout``,
-        autocommit) and return a store that owns the connection: ``close()`` closes it."""
-        check_table(table)  # a bad option raises before the file is created
-        db = connect(path, busy_timeout_ms=busy_timeout_ms, driver=driver)
+        autocommit) and return a store that owns the connection: ``close()`` closes it.
+        ``read_only=True``: see ``connect``; reads work (also on read-only media), and
+        every write raises the driver's ``OperationalError`` saying so."""
+        # A bad option raises before the file is created.
+        check_table(table)
+        _check_options(ttl_ms, sweep_interval_ms, clock)
+        db = connect(path, busy_timeout_ms=busy_timeout_ms, driver=driver, read_only=read_only)
         try:
             store: SqliteStorage[Any] = cls(
                 db=db, table=table, ttl_ms=ttl_ms, sweep_interval_ms=sweep_interval_ms, clock=clock
@@ -141,13 +189,85 @@ class SqliteStorage(Generic[V]):
         store._owns_db = True
         return store
 
+    def _prepare(self) -> None:
+        """Check the table or create it, and give it the expiry index (see
+        ``Statements``). One read of ``sqlite_master``, then either the CREATEs (a new
+        table) or three reads of its schema (an existing one); nothing is written to a
+        table that is already right."""
+        table, sql = self._table, self._sql
+        names = (table, index_name(table), legacy_index_name(table), lease_table_name(table))
+        rows, _ = self._run(OBJECTS_SQL, names, None)
+        found = {name: (kind, owner, text) for kind, name, owner, text in rows}
+        mine = found.get(table.lower())
+        if mine is None:
+            self._run_change(sql.create_table, (), None)
+        elif mine[0] != "table":
+            raise SchemaError(table, f"it is a {mine[0]}, not a table")
+        else:
+            self._check_schema()
+        if index_name(table).lower() not in found:
+            try:
+                self._run_change(sql.create_index, (), None)
+            except Exception as exc:
+                # A read-only database: reads need no index, and the first writable
+                # store on the file makes it.
+                if mine is None or not _is_read_only(exc):
+                    raise
+            else:
+                # A file from a version before 0.2: its index had a name a valid table
+                # may need. Only an index with exactly the old statement is dropped.
+                legacy = found.get(legacy_index_name(table).lower())
+                if legacy == ("index", table, sql.legacy_index_sql):
+                    self._run_change(sql.drop_legacy_index, (), None)
+        self._lease_table_known = lease_table_name(table).lower() in found
+
+    def _watch_file(self) -> None:
+        """Note which file the connection's main database is (``PRAGMA database_list``
+        and ``os.stat``), so that writes can tell when it was deleted or replaced."""
+        rows, _ = self._run("PRAGMA database_list", (), None)
+        path = next((row[2] for row in rows if row[1] == "main"), "")
+        if not path:  # in memory, or a temporary database: nothing to watch
+            return
+        try:
+            found = os.stat(path)
+        except OSError:
+            return
+        self._file = (path, found.st_dev, found.st_ino)
+        self._check_at = _monotonic() + _FILE_CHECK_S
+
+    def _check_file(self, key: str | None) -> None:
+        """Raise ``DatabaseMovedError`` when the path no longer leads to the file the
+        store opened. Run by a write at most once per ``_FILE_CHECK_S``; once it has
+        raised, every later write checks (and raises) again."""
+        assert self._file is not None
+        path, device, inode = self._file
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            raise DatabaseMovedError(path, "was deleted or renamed", key) from None
+        if (found.st_dev, found.st_ino) != (device, inode):
+            raise DatabaseMovedError(path, "was replaced by another file", key)
+        self._check_at = _monotonic() + _FILE_CHECK_S
+
+    def _check_schema(self) -> None:
+        table = self._table
+        columns, _ = self._run(COLUMNS_SQL, (table,), None)
+        pk_index, _ = self._run(PK_INDEX_SQL, (table,), None)
+        collation = None
+        if pk_index:
+            collations, _ = self._run(PK_COLLATION_SQL, (pk_index[0][0],), None)
+            collation = collations[0][0] if collations else None
+        reason = check_columns(table, columns, collation)
+        if reason is not None:
+            raise SchemaError(table, reason)
+
     # -- the contract -------------------------------------------------------------------
 
     async def get(self, key: str) -> V | None:
         """The value at ``key``, or ``None``. One SELECT; an expired row reads as missing
         and costs a second statement, a DELETE. Raises ``CorruptValueError`` naming the
         key when the stored text is not JSON."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         if self._pending_start:
             self._start_sweeper()
         row = self._run_one(self._sql.get, (key,), key)
@@ -156,7 +276,17 @@ class SqliteStorage(Generic[V]):
         expires_at = row[1]
         if expires_at is not None:
             now = self._clock()
-            if expires_at <= now:
+            try:
+                expired = expires_at < now  # live while expires_at >= now
+            except TypeError:  # TEXT or BLOB written by hand: not a time
+                raise CorruptValueError(
+                    key,
+                    f"column expires_at holds {type(expires_at).__name__} "
+                    f"{expires_at!r:.40}, not unix milliseconds (an INTEGER) or NULL",
+                ) from None
+            if expired:
+                if _monotonic() >= self._check_at:
+                    self._check_file(key)
                 # Only the row that is still expired: another process may have rewritten it.
                 self._run_change(self._sql.delete_expired_key, (key, now), key)
                 return None
@@ -167,24 +297,28 @@ class SqliteStorage(Generic[V]):
         """Store ``value`` (as JSON) at ``key``, expiring ``ttl_ms`` from now when set.
         One INSERT ... ON CONFLICT DO UPDATE. A value JSON cannot hold raises
         ``TypeError``/``ValueError`` naming the key before any SQL runs."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         text = encode_value(key, value)
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         ttl = self._ttl_ms
         expires_at = None if ttl is None else self._clock() + ttl
         self._run_change(self._sql.set, (key, text, expires_at), key)
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is fine. One DELETE."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         self._run_change(self._sql.delete, (key,), key)
 
     async def has(self, key: str) -> bool:
         """Whether ``key`` holds a live value (``None`` included). One SELECT."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         if self._pending_start:
             self._start_sweeper()
         return self._run_one(self._sql.has, (key, self._clock()), key) is not None
@@ -192,24 +326,28 @@ class SqliteStorage(Generic[V]):
     async def touch(self, key: str) -> None:
         """Restart ``key``'s ttl (``ttl_ms`` from now); a missing or expired key stays
         missing. One UPDATE; without ``ttl_ms`` nothing expires and no SQL runs."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         ttl = self._ttl_ms
         if ttl is None:
             return
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         now = self._clock()
         self._run_change(self._sql.touch, (now + ttl, key, now), key)
 
     async def get_and_touch(self, key: str) -> V | None:
         """``get`` and ``touch`` at once: one UPDATE ... RETURNING with ``ttl_ms``
         (an expired row is left for the sweep), else exactly ``get``."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
         ttl = self._ttl_ms
         if ttl is None:
             return await self.get(key)
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         now = self._clock()
         row = self._run_one(self._sql.get_and_touch, (now + ttl, key, now), key)
         if row is None:
@@ -224,24 +362,138 @@ class SqliteStorage(Generic[V]):
         number of connections and processes count exactly. The row holds
         ``{"hits": n, "resetAt": unix_ms}`` and expires at ``resetAt``; a missing row, an
         expired one or one whose ``resetAt`` has passed starts a new window. Raises
-        ``ValueError`` when ``window_ms < 1`` or when the live row at ``key`` is not a
-        counter (another plugin's record), and ``CorruptValueError`` naming the key when
-        the stored text is not JSON; in both cases the row is left as it was."""
-        check_key(key)  # TypeError naming a non-str key, before any SQL
-        if not window_ms >= 1:
-            raise ValueError(f"window_ms must be >= 1, got {window_ms!r}")
+        ``ForeignValueError`` (a ``ValueError``) naming the key when the live row there
+        is not a counter (another plugin's record), and ``CorruptValueError`` when the
+        stored text is not JSON; in both cases the row is left as it was. ``window_ms``
+        goes through ``check_ms``."""
+        key = check_key(key)  # TypeError naming a non-str key, before any SQL
+        window_ms = check_ms("window_ms", window_ms, owner="SqliteStorage.count_hit")
         if self._pending_start:
             self._start_sweeper()
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
         now = self._clock()
         reset_at = now + window_ms
         params = (key, reset_at, reset_at, now, now, now, now, now)
         row = self._run_one(self._sql.count_hit, params, key)
         if row is None:
-            raise ValueError(
-                f"count_hit: key {describe_key(key)} holds a live value that is not a "
-                'rate-limit counter {"hits", "resetAt"}; it was left as it was'
+            raise ForeignValueError(
+                key, 'is live and not a rate-limit counter {"hits": int, "resetAt": unix_ms}'
             )
         return int(row[0]), int(row[1])
+
+    # -- leases -----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lock(self, key: str, *, lease_ms: int = 30_000) -> AsyncIterator[SqliteLease[V]]:
+        """``async with storage.lock(key) as lease:`` waits until ``key`` is free across
+        every connection and process on the file, takes it for at most ``lease_ms`` and
+        reads its value (one ``INSERT ... ON CONFLICT ... RETURNING``).
+
+        Tasks of this store wait in-process for their turn (no SQL while they wait);
+        the task whose turn it is retries a held lease with backoff (1 ms doubling to
+        50 ms, with jitter). A holder that dies or hangs frees the key after
+        ``lease_ms``. Leaving the block releases the lease without writing; see
+        ``SqliteLease`` for ``save``, ``remove`` and ``release``. The first ``lock`` of a
+        store creates the lease table ``<table>:leases`` if missing (a write: on a
+        read-only database it raises the driver's ``OperationalError``). ``lease_ms``
+        goes through ``check_ms``. Raises ``CorruptValueError`` (after releasing) when
+        the stored value is not JSON.
+        """
+        key = check_key(key)
+        lease_ms = check_ms("lease_ms", lease_ms, owner="SqliteStorage.lock")
+        if self._pending_start:
+            self._start_sweeper()
+        if not self._lease_table_known:
+            if _monotonic() >= self._check_at:
+                self._check_file(key)
+            self._run_change(self._sql.create_leases, (), None)
+            self._lease_table_known = True
+        queue = self._lease_queue
+        turn = await queue.enter(key, lease_ms / 1000)
+        try:
+            lease: SqliteLease[V] = await take(self, key, lease_ms, turn)
+        except BaseException:
+            queue.leave(key, turn)
+            raise
+        try:
+            yield lease
+        finally:
+            await lease.release()
+
+    def _try_lease(self, key: str, token: str, lease_ms: int) -> tuple[bool, Any] | None:
+        """One attempt at ``key``'s lease row: ``None`` when another token holds it, else
+        ``(found, value)`` read in the same statement. A value that cannot be read
+        releases the lease it was taken with and raises ``CorruptValueError``."""
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
+        now = self._clock()
+        params = (key, token, now + lease_ms, now, key, key)
+        rows, _ = self._run(self._sql.take_lease, params, key)
+        if not rows:
+            return None
+        raw, expires_at = rows[0]
+        try:
+            if raw is None:
+                return False, None
+            if expires_at is not None:
+                try:
+                    expired = expires_at < now
+                except TypeError:
+                    raise CorruptValueError(
+                        key,
+                        f"column expires_at holds {type(expires_at).__name__} "
+                        f"{expires_at!r:.40}, not unix milliseconds (an INTEGER) or NULL",
+                    ) from None
+                if expired:
+                    return False, None
+            return True, decode_value(key, raw)
+        except BaseException:
+            self._run_change(self._sql.drop_lease, (key, token), key)
+            raise
+
+    def _run_fenced(self, key: str, token: str, sql: str, params: tuple[Any, ...]) -> bool:
+        """In one transaction: end ``key``'s lease if ``token`` still holds it (its row
+        is there and not expired), and only then run ``sql``. Return whether it held.
+
+        The DELETE of the lease comes first, so the transaction takes the write lock
+        before it reads anything (no deadlock between two upgrading readers). With the
+        driver in autocommit (``isolation_level=None``, ``autocommit=True``) or with
+        implicit transactions, the store sends ``BEGIN IMMEDIATE`` and ``COMMIT``
+        itself; with ``autocommit=False`` the driver's own transaction is committed.
+        """
+        if _monotonic() >= self._check_at:
+            self._check_file(key)
+        db = self._db
+        always_open = getattr(db, "autocommit", None) is False
+        if db.in_transaction and not always_open:
+            self._check_transaction()
+        now = self._clock()
+        try:
+            if not always_open:
+                db.execute("BEGIN IMMEDIATE")
+            held = bool(db.execute(self._sql.end_lease, (key, token, now)).rowcount == 1)
+            if held:
+                db.execute(sql, params).fetchall()
+            if always_open:
+                if held:
+                    db.commit()
+                else:
+                    db.rollback()
+            else:
+                db.execute("COMMIT" if held else "ROLLBACK")
+        except BaseException as exc:
+            try:
+                if db.in_transaction:
+                    if always_open:
+                        db.rollback()
+                    else:
+                        db.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+            self._abort(exc, key)
+            raise
+        return held
 
     # -- iteration ----------------------------------------------------------------------
 
@@ -285,7 +537,8 @@ class SqliteStorage(Generic[V]):
 
     async def sweep(self) -> int:
         """Delete every expired row and return how many. One DELETE, which reads only
-        the rows it deletes (partial index on ``expires_at``)."""
+        the rows it deletes (partial index on ``expires_at``); once the store knows the
+        lease table, a second DELETE of expired leases (not counted)."""
         return self._sweep()
 
     async def close(self) -> None:
@@ -319,7 +572,12 @@ class SqliteStorage(Generic[V]):
     # -- one statement, committed -------------------------------------------------------
 
     def _sweep(self) -> int:
-        return self._run_change(self._sql.sweep, (self._clock(),), None)
+        if _monotonic() >= self._check_at:
+            self._check_file(None)
+        now = self._clock()
+        if self._lease_table_known:
+            self._run_change(self._sql.sweep_leases, (now,), None)
+        return self._run_change(self._sql.sweep, (now,), None)
 
     def _start_sweeper(self) -> None:
         self._pending_start = False
@@ -384,6 +642,11 @@ class SqliteStorage(Generic[V]):
         if (code is not None and code & 0xFF == _SQLITE_READONLY) or (
             code is None and "readonly database" in message
         ):
+            if self._file is not None:
+                # SQLite refuses to write a moved file when it needs a rollback journal
+                # (SQLITE_READONLY_DBMOVED; pysqlite3 reports only SQLITE_READONLY):
+                # the same error as a write's own look gives.
+                self._check_file(key)
             which = "" if key is None else f" (key {describe_key(key)})"
             clearer = type(exc)(
                 f"{self!r} cannot write to a read-only database{which}: it was opened with "

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Callable
 from typing import Any
+
+from ._loop import trio_is_running
 
 __all__ = ["Sweeper"]
 
@@ -28,7 +29,7 @@ class Sweeper:
 
     __slots__ = ("_asyncio_task", "_interval", "_sweep", "_trio_done", "_trio_scope")
 
-    def __init__(self, sweep: Callable[[], object], interval_ms: float) -> None:
+    def __init__(self, sweep: Callable[[], object], interval_ms: int) -> None:
         self._sweep = sweep
         self._interval = interval_ms / 1000
         self._asyncio_task: asyncio.Task[None] | None = None
@@ -46,7 +47,7 @@ class Sweeper:
                 self._run_asyncio(), name="puregram.storage_sqlite sweeper"
             )
             return
-        if _trio_is_running():
+        if trio_is_running():
             import trio
 
             self._trio_done = trio.Event()
@@ -92,14 +93,3 @@ class Sweeper:
                     self._sweep_once()
         finally:
             self._trio_done.set()
-
-
-def _trio_is_running() -> bool:
-    trio = sys.modules.get("trio")  # not imported: trio cannot be running
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_trio_token()
-    except RuntimeError:
-        return False
-    return True
