@@ -3,7 +3,8 @@
 Every command drives updates through the session middleware, over a SQLite file opened
 with ``SqliteStorage.open`` (the documented settings) or a Redis server::
 
-    python _bot.py (--sqlite PATH | --redis URL --prefix P) [--backend asyncio|trio] CMD
+    python _bot.py (--sqlite PATH | --redis URL | --redis-cluster URL) [--prefix P]
+                   [--backend asyncio|trio] [--isolation store|process] [--lease-ms MS] CMD
 
     drive USERS UPDATES   USERS users x UPDATES updates, 8 in flight; then print one JSON
                           line {user: counter the handler set last} and exit 0.
@@ -13,6 +14,11 @@ with ``SqliteStorage.open`` (the documented settings) or a Redis server::
     hammer USER UPDATES TASKS
                           print "ready", wait for a line on stdin, then UPDATES updates
                           for one USER from TASKS concurrent tasks; print "done COUNT".
+    hold USER             one update for USER whose handler prints "holding" and then
+                          never returns: a holder to SIGKILL.
+    slow USER SLEEP_MS    one update for USER whose handler reads the counter, prints
+                          "reading", sleeps SLEEP_MS and bumps it; prints "saved" or, when
+                          the save was refused, "lost".
 
 The handler bumps ``session.counter`` and yields between reading and saving it, as a
 handler that sends a reply does.
@@ -23,14 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from _integration import Middleware, run_counting_update
+from _integration import Middleware, Update, run_counting_update
 
-from puregram.session import session
+from puregram.session import LeaseLostError, session
 from puregram.storage import KVStorage
 
 
@@ -42,11 +48,13 @@ async def open_storage(args: argparse.Namespace) -> AsyncIterator[KVStorage[Any]
         async with SqliteStorage.open(args.sqlite) as store:
             yield store
     else:
-        from redis.asyncio import Redis
+        from redis.asyncio import Redis, RedisCluster
 
         from puregram.storage_redis import RedisStorage
 
-        client = Redis.from_url(args.redis)
+        client: Redis | RedisCluster = (
+            Redis.from_url(args.redis) if args.redis else RedisCluster.from_url(args.redis_cluster)
+        )
         try:
             yield RedisStorage(client=client, prefix=args.prefix)
         finally:
@@ -92,14 +100,42 @@ async def hammer(middleware: Middleware, user: int, updates: int, tasks: int) ->
     print(f"done {done[0]}", flush=True)
 
 
+async def hold(middleware: Middleware, user: int) -> None:
+    async def handler() -> None:
+        print("holding", flush=True)
+        await anyio.sleep_forever()
+
+    await middleware(Update(user), handler)
+
+
+async def slow(middleware: Middleware, user: int, sleep_ms: int) -> None:
+    context = Update(user)
+
+    async def handler() -> None:
+        counter = int(context.session.get("counter", 0))
+        print("reading", flush=True)
+        await anyio.sleep(sleep_ms / 1000)
+        context.session.counter = counter + 1
+
+    try:
+        await middleware(context, handler)
+    except LeaseLostError:
+        print("lost", flush=True)
+    else:
+        print("saved", flush=True)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--sqlite")
     where.add_argument("--redis")
+    where.add_argument("--redis-cluster")
     parser.add_argument("--prefix", default="bot:")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
-    parser.add_argument("command", choices=["drive", "stream", "hammer"])
+    parser.add_argument("--isolation", choices=["store", "process"], default=None)
+    parser.add_argument("--lease-ms", type=int, default=30_000)
+    parser.add_argument("command", choices=["drive", "stream", "hammer", "hold", "slow"])
     parser.add_argument("numbers", type=int, nargs="*")
     return parser.parse_args(argv)
 
@@ -109,13 +145,15 @@ def main(argv: list[str]) -> None:
 
     async def run() -> None:
         async with open_storage(args) as storage:
-            middleware = session(storage=storage)
-            if args.command == "drive":
-                await drive(middleware, *args.numbers)
-            elif args.command == "stream":
-                await stream(middleware, *args.numbers)
-            else:
-                await hammer(middleware, *args.numbers)
+            middleware = session(storage=storage, isolation=args.isolation, lease_ms=args.lease_ms)
+            commands: dict[str, Callable[..., Awaitable[None]]] = {
+                "drive": drive,
+                "stream": stream,
+                "hammer": hammer,
+                "hold": hold,
+                "slow": slow,
+            }
+            await commands[args.command](middleware, *args.numbers)
 
     anyio.run(run, backend=args.backend)
 

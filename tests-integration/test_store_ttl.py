@@ -53,7 +53,9 @@ async def test_sqlite_ttl_rolls_forward_on_every_update(anyio_backend: str, tmp_
         assert await run_update(middleware, 1, look) == 1  # unchanged: touched, not written
         assert expires_at() == NOW + 50_000 + TTL_MS
 
-        clock.now += TTL_MS  # idle for a whole ttl: gone
+        clock.now += (
+            TTL_MS + 1
+        )  # idle for more than a whole ttl: gone (live while expires_at >= now)
         assert await run_update(middleware, 1, look) is None
         assert await run_update(middleware, 1, bump) == 1
 
