@@ -18,18 +18,37 @@ from puregram.storage_sqlite import SqliteStorage, connect
 pytestmark = pytest.mark.anyio
 
 
+SHORT_TTL_MS = 300
+
+
 @pytest.mark.parametrize("ttl_ms", [None, 60_000], ids=["no-ttl", "ttl"])
 @pytest.mark.parametrize("settings", ["connect", "plain"])
 @pytest.mark.parametrize("check", conformance_checks(serializes=True), ids=str)
 async def test_conforms(
     check: Check, settings: str, ttl_ms: int | None, driver: ModuleType, tmp_path: Path
 ) -> None:
+    """Every check; the lease checks also against a twin: a second store on a second
+    connection to the same file, as another process would have."""
     path = tmp_path / "kv.db"
     # "plain": driver.connect(path) as a user would write it (implicit transactions).
     db = connect(path, driver=driver) if settings == "connect" else driver.connect(str(path))
+    other = connect(path, driver=driver)
     try:
-        await check(SqliteStorage(db=db, ttl_ms=ttl_ms))
+        store: SqliteStorage[object] = SqliteStorage(db=db, ttl_ms=ttl_ms)
+        await check(store, twin=SqliteStorage(db=other, ttl_ms=ttl_ms))
         assert not db.in_transaction
+    finally:
+        db.close()
+        other.close()
+
+
+@pytest.mark.parametrize("check", conformance_checks(serializes=True, ttl_ms=SHORT_TTL_MS), ids=str)
+async def test_conforms_with_a_short_real_ttl(
+    check: Check, driver: ModuleType, tmp_path: Path
+) -> None:
+    db = connect(tmp_path / "kv.db", driver=driver)
+    try:
+        await check(SqliteStorage(db=db, ttl_ms=SHORT_TTL_MS))
     finally:
         db.close()
 
