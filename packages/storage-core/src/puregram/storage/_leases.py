@@ -84,6 +84,14 @@ class LocalLeases:
         if slot.token == 0 and not slot.waiters and self._slots.get(key) is slot:
             del self._slots[key]
 
+    def renew(self, key: str, token: int, lease_ms: int) -> None:
+        """Move the deadline of ``token``'s lease to ``lease_ms`` from now (when it still
+        holds ``key``): an adapter does so once its backend's lease is taken, which may be
+        well after the local one."""
+        slot = self._slots.get(key)
+        if slot is not None and slot.token == token:
+            slot.deadline = time.monotonic() + lease_ms / 1000
+
     def holds(self, key: str, token: int) -> bool:
         """Whether ``token`` still holds ``key``: taken and not past its deadline."""
         slot = self._slots.get(key)

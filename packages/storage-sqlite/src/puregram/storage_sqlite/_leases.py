@@ -4,7 +4,7 @@ A lease is a row ``(key, token, expires_at)`` of the table ``<table>:leases`` in
 file, so it holds across every connection and process on the file. Waiting never
 busy-loops:
 
-- tasks of one store instance queue in-process first (``LocalQueue``): a waiter parks on
+- tasks of one store instance queue in-process first (core ``LocalLeases``): a waiter parks on
   an event that the holder's release sets, and wakes at the latest when the holder's
   lease would have ended, so a holder that hangs frees the key after ``lease_ms``;
 - the one task per key at the head of that queue takes the lease row, and while another
@@ -13,24 +13,21 @@ busy-loops:
 
 from __future__ import annotations
 
-import itertools
 import random
 import secrets
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from puregram.storage import LeaseLostError, encode_value
 
-from ._loop import new_event, sleep, wait_event
+from ._loop import sleep
 
 if TYPE_CHECKING:
     from ._storage import SqliteStorage
 
 V = TypeVar("V")
 
-__all__ = ["FIRST_RETRY_S", "LAST_RETRY_S", "LocalQueue", "SqliteLease", "retry_delays"]
+__all__ = ["FIRST_RETRY_S", "LAST_RETRY_S", "SqliteLease", "retry_delays"]
 
 FIRST_RETRY_S = 0.001
 LAST_RETRY_S = 0.05
@@ -43,82 +40,6 @@ def retry_delays(jitter: Callable[[float, float], float] = random.uniform) -> An
     while True:
         yield jitter(delay / 2, delay)
         delay = min(delay * 2, LAST_RETRY_S)
-
-
-class _Slot:
-    __slots__ = ("deadline", "token", "waiters")
-
-    def __init__(self) -> None:
-        self.token = 0  # 0: no task of this process holds the key
-        self.deadline = 0.0
-        self.waiters: deque[Any] = deque()
-
-
-class LocalQueue:
-    """Per-key turns within one store instance, each with a deadline (monotonic time).
-
-    The table holds only keys that are taken or waited for. ``enter`` of a free key
-    takes it without yielding to the event loop.
-    """
-
-    __slots__ = ("_slots", "_tokens")
-
-    def __init__(self) -> None:
-        self._slots: dict[str, _Slot] = {}
-        self._tokens = itertools.count(1)
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    async def enter(self, key: str, hold_s: float) -> int:
-        """Wait for ``key``'s turn (or for its holder's deadline); return the turn's token."""
-        slots = self._slots
-        while True:
-            slot = slots.get(key)
-            if slot is None:
-                slot = slots[key] = _Slot()
-            now = time.monotonic()
-            if slot.token == 0 or slot.deadline <= now:
-                slot.token = next(self._tokens)
-                slot.deadline = now + hold_s
-                return slot.token
-            event = new_event()
-            slot.waiters.append(event)
-            try:
-                await wait_event(event, slot.deadline - now)
-            except BaseException:
-                self._give_up(key, slot, event)
-                raise
-            if not event.is_set():  # the holder's deadline passed: look again
-                slot.waiters.remove(event)
-
-    def extend(self, key: str, token: int, hold_s: float) -> None:
-        """Move the deadline of ``token``'s turn to ``hold_s`` from now."""
-        slot = self._slots.get(key)
-        if slot is not None and slot.token == token:
-            slot.deadline = time.monotonic() + hold_s
-
-    def leave(self, key: str, token: int) -> None:
-        """End ``token``'s turn if it is still the key's (a late one ends nothing), and
-        wake the next waiter."""
-        slot = self._slots.get(key)
-        if slot is None or slot.token != token:
-            return
-        slot.token = 0
-        if slot.waiters:
-            slot.waiters.popleft().set()
-        else:
-            del self._slots[key]
-
-    def _give_up(self, key: str, slot: _Slot, event: Any) -> None:
-        """A waiter was cancelled: leave the queue, passing on a wake-up it was given."""
-        if event.is_set():
-            if slot.token == 0 and slot.waiters:
-                slot.waiters.popleft().set()
-        else:
-            slot.waiters.remove(event)
-        if slot.token == 0 and not slot.waiters and self._slots.get(key) is slot:
-            del self._slots[key]
 
 
 class SqliteLease(Generic[V]):
@@ -197,7 +118,7 @@ class SqliteLease(Generic[V]):
         try:
             store._run_change(store._sql.drop_lease, (self._key, self._token), self._key)
         finally:
-            store._lease_queue.leave(self._key, self._turn)
+            store._lease_queue.release(self._key, self._turn)
 
     async def _end(self, sql: str, params: tuple[Any, ...], *, lost_raises: bool) -> None:
         # A write that fails (database locked, a caller's transaction open) leaves the
@@ -205,7 +126,7 @@ class SqliteLease(Generic[V]):
         store = self._store
         held = store._run_fenced(self._key, self._token, sql, params)
         self._done = True
-        store._lease_queue.leave(self._key, self._turn)
+        store._lease_queue.release(self._key, self._turn)
         if not held and lost_raises:
             raise LeaseLostError(
                 self._key, "it outlived its lease_ms, and its row was ended or taken"
@@ -218,13 +139,12 @@ async def take(store: SqliteStorage[Any], key: str, lease_ms: int, turn: int) ->
     another connection holds it."""
     token = secrets.token_hex(16)
     delays = retry_delays()
-    hold_s = lease_ms / 1000
     while True:
         taken = store._try_lease(key, token, lease_ms)
         if taken is not None:
             found, value = taken
-            store._lease_queue.extend(key, turn, hold_s)
+            store._lease_queue.renew(key, turn, lease_ms)
             return SqliteLease(store, key, token, turn, found, value)
         # Alive and waiting: local waiters keep waiting behind this task.
-        store._lease_queue.extend(key, turn, hold_s)
+        store._lease_queue.renew(key, turn, lease_ms)
         await sleep(next(delays))

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from typing import Any
 
-__all__ = ["new_event", "sleep", "trio_is_running", "wait_event"]
+__all__ = ["sleep", "trio_is_running"]
 
 
 def trio_is_running() -> bool:
@@ -38,26 +38,6 @@ def _trio() -> Any:
     if not trio_is_running():
         raise RuntimeError("puregram.storage_sqlite needs a running asyncio or trio event loop")
     return sys.modules["trio"]
-
-
-def new_event() -> Any:
-    """An event of the running library (``asyncio.Event`` or ``trio.Event``)."""
-    if _on_asyncio():
-        return asyncio.Event()
-    return _trio().Event()
-
-
-async def wait_event(event: Any, timeout: float) -> bool:
-    """Wait until ``event`` is set or ``timeout`` seconds pass; return whether it was set."""
-    if isinstance(event, asyncio.Event):
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except asyncio.TimeoutError:
-            return event.is_set()
-        return True
-    with _trio().move_on_after(timeout):
-        await event.wait()
-    return bool(event.is_set())
 
 
 async def sleep(seconds: float) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from puregram.storage import (
     CorruptValueError,
     ForeignValueError,
+    LocalLeases,
     check_key,
     check_ms,
     decode_value,
@@ -27,7 +28,7 @@ from puregram.storage import (
 
 from ._connect import Connection, connect
 from ._errors import DatabaseMovedError, SchemaError
-from ._leases import LocalQueue, SqliteLease, take
+from ._leases import SqliteLease, take
 from ._schema import (
     COLUMNS_SQL,
     MIN_SQLITE_VERSION,
@@ -143,7 +144,7 @@ class SqliteStorage(Generic[V]):
         self._closed = False
         self._owns_db = False
         self._lease_table_known = False
-        self._lease_queue = LocalQueue()
+        self._lease_queue = LocalLeases()
         self._file: tuple[str, int, int] | None = None
         self._check_at = math.inf  # no file to watch (yet)
 
@@ -410,11 +411,11 @@ class SqliteStorage(Generic[V]):
             self._run_change(self._sql.create_leases, (), None)
             self._lease_table_known = True
         queue = self._lease_queue
-        turn = await queue.enter(key, lease_ms / 1000)
+        turn = await queue.acquire(key, lease_ms)
         try:
             lease: SqliteLease[V] = await take(self, key, lease_ms, turn)
         except BaseException:
-            queue.leave(key, turn)
+            queue.release(key, turn)
             raise
         try:
             yield lease
