@@ -57,6 +57,9 @@ TASKS = 4
 USERS = 200
 """Distinct keys of parts 2 and 3."""
 
+RUN = time.time_ns()
+"""Every Redis key of this run starts with ``bench-leases-{RUN}-``; all are deleted at the end."""
+
 Middleware = Callable[[Any, Callable[[], Awaitable[object]]], Awaitable[None]]
 
 
@@ -147,6 +150,7 @@ async def child(args: argparse.Namespace) -> None:
 @dataclass
 class HotRow:
     backend: str
+    isolation: str
     processes: int
     total: int
     wall: float
@@ -163,19 +167,30 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
+async def create_hot_key(kind: str, where: str, prefix: str) -> None:
+    """Store the hot session before the children start. (Left missing, the in-process
+    path over several processes can fail: ``get`` says missing, another process creates
+    the key, then ``has`` says present and the middleware reports a stored JSON null.)"""
+    async with open_store(kind, where, prefix) as store:
+        await store.set(str(HOT_USER), record(HOT_USER))
+
+
 async def final_counter(kind: str, where: str, prefix: str) -> int:
     async with open_store(kind, where, prefix) as store:
         value = await store.get(str(HOT_USER))
     return int(value["counter"]) if isinstance(value, dict) else 0
 
 
-def hot_key(kind: str, where: str, prefix: str, processes: int, updates: int) -> HotRow:
+def hot_key(
+    kind: str, where: str, prefix: str, isolation: str, processes: int, updates: int
+) -> HotRow:
     sys.path.insert(0, str(ROOT))
     from tools.children import release_together
 
     flag = "--sqlite" if kind == "sqlite" else "--redis"
     command = [sys.executable, __file__, "--child", flag, where, "--prefix", prefix]
-    command += ["--updates", str(updates), "--tasks", str(TASKS), "--isolation", "store"]
+    command += ["--updates", str(updates), "--tasks", str(TASKS), "--isolation", isolation]
+    anyio.run(create_hot_key, kind, where, prefix)
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     children = [
         subprocess.Popen(
@@ -212,6 +227,7 @@ def hot_key(kind: str, where: str, prefix: str, processes: int, updates: int) ->
     final = anyio.run(final_counter, kind, where, prefix)
     return HotRow(
         backend=kind,
+        isolation=isolation,
         processes=processes,
         total=sum(int(report["done"]) for report in reports),
         wall=wall,
@@ -225,17 +241,18 @@ def hot_key(kind: str, where: str, prefix: str, processes: int, updates: int) ->
 def print_hot(rows: list[HotRow], updates: int) -> None:
     print(
         f"\n## One hot key: every process gives user {HOT_USER} {updates} updates "
-        f"from {TASKS} tasks (isolation='store')\n"
+        f"from {TASKS} tasks\n"
     )
     print(
-        "| store | processes | updates | updates/s | lost updates | lease wait p50 ms "
+        "| store | isolation | processes | updates | updates/s | lost updates | lease wait p50 ms "
         "| lease wait p99 ms | CPU during run s | CPU µs per update | CPU / wall "
         "| CPU of whole children s |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(
-            f"| {row.backend} | {row.processes} | {row.total} | {row.total / row.wall:,.0f} "
+            f"| {row.backend} | {row.isolation} | {row.processes} | {row.total} "
+            f"| {row.total / row.wall:,.0f} "
             f"| {row.total - row.final} | {percentile(row.waits, 0.5) * 1e3:.2f} "
             f"| {percentile(row.waits, 0.99) * 1e3:.2f} | {row.cpu:.2f} "
             f"| {row.cpu / row.total * 1e6:.0f} | {row.cpu / row.wall:.2f} "
@@ -246,19 +263,36 @@ def print_hot(rows: list[HotRow], updates: int) -> None:
         "the round trip that takes the lease and reads the session). CPU during run: user "
         "+ sys of the children from the release to their last update (RUSAGE_SELF), "
         "summed; CPU / wall above 1 means more than one core busy. CPU of whole children: "
-        "RUSAGE_CHILDREN, start-up and imports included."
+        "RUSAGE_CHILDREN, start-up and imports included. isolation='process' (the "
+        "in-process lock) is there for comparison: it cannot protect a key across "
+        "processes, so its 4-process rows may lose updates."
     )
 
 
 # -- part 2: round trips per update on Redis ------------------------------------------------
 
 
-async def round_trips(url: str, updates: int) -> list[tuple[str, str, float, float]]:
+async def round_trips(url: str, updates: int) -> list[tuple[str, str, float, float, float]]:
+    """Per case: the commands the server ran (``INFO commandstats``, which also counts
+    the commands a Lua script calls), the round trips (requests the client sent, counted
+    by its connection), the scripts run (EVAL, EVALSHA) and the µs per update, all per
+    update."""
     from redis.asyncio import Redis
+    from redis.asyncio.connection import Connection
 
     from puregram.storage_redis import RedisStorage
 
-    client = Redis.from_url(url)
+    sent = [0]
+
+    class CountingConnection(Connection):
+        """Counts the requests written to the server: one per round trip (a pipeline,
+        written at once, counts as one)."""
+
+        async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            sent[0] += 1
+            await super().send_packed_command(command, check_health)
+
+    client = Redis.from_url(url, connection_class=CountingConnection)
     rows = []
     try:
         cases = [
@@ -268,28 +302,33 @@ async def round_trips(url: str, updates: int) -> list[tuple[str, str, float, flo
             ("process (isolation='process'), unchanged", "process", False),
         ]
         for label, isolation, change in cases:
-            prefix = f"bench-leases-rt-{time.time_ns()}:"
+            prefix = f"bench-leases-{RUN}-rt-{isolation}-{change}:"
             store: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix)
             for user in range(USERS):
                 await store.set(str(user), record(user))
             middleware = session(storage=store, isolation=isolation)  # type: ignore[arg-type]
+            await one_update(middleware, USERS, change)  # load the scripts, apart
             await client.ping()  # the connection exists before the reset
             await client.config_resetstat()
+            sent[0] = 0
             start = time.perf_counter()
             for i in range(updates):
                 await one_update(middleware, i % USERS, change)
             elapsed = time.perf_counter() - start
+            requests = sent[0]
             stats = await client.info("commandstats")
             counted = {
                 name.removeprefix("cmdstat_").upper(): int(entry["calls"])
                 for name, entry in stats.items()
                 if name not in ("cmdstat_info", "cmdstat_config", "cmdstat_ping")
             }
+            scripts = sum(
+                calls for name, calls in counted.items() if name in ("EVAL", "EVALSHA", "FCALL")
+            )
             commands = " + ".join(
                 f"{name} {calls / updates:g}" for name, calls in sorted(counted.items())
             )
-            rows.append((label, commands, sum(counted.values()) / updates, elapsed / updates))
-            await delete_prefix(client, prefix)
+            rows.append((label, commands, requests / updates, scripts / updates, elapsed / updates))
     finally:
         await client.aclose()
     return rows
@@ -313,16 +352,24 @@ async def one_update(middleware: Middleware, user: int, change: bool) -> None:
     await middleware(context, handler)
 
 
-def print_round_trips(rows: list[tuple[str, str, float, float]], updates: int) -> None:
+def print_round_trips(rows: list[tuple[str, str, float, float, float]], updates: int) -> None:
     print(
         f"\n## Round trips per update on Redis ({updates} updates over {USERS} users, "
-        "one process, counted by the server with INFO commandstats)\n"
+        "one process)\n"
     )
-    print("| path, session | commands per update | round trips per update | µs per update |")
-    print("| --- | --- | ---: | ---: |")
-    for label, commands, per_update, seconds in rows:
-        print(f"| {label} | {commands} | {per_update:g} | {seconds * 1e6:.1f} |")
-    print("\nExpected: 2, 2, 2, 1.")
+    print(
+        "| path, session | round trips per update | scripts per update "
+        "| commands the server ran per update | µs per update |"
+    )
+    print("| --- | ---: | ---: | --- | ---: |")
+    for label, commands, trips, scripts, seconds in rows:
+        print(f"| {label} | {trips:g} | {scripts:g} | {commands} | {seconds * 1e6:.1f} |")
+    print(
+        "\nExpected round trips: 2, 2, 2, 1. Round trips: requests the client wrote to "
+        "the server (a connection that counts them). Commands: INFO commandstats after "
+        "CONFIG RESETSTAT, which counts the commands a Lua script calls as well as the "
+        "EVAL/EVALSHA that ran it."
+    )
 
 
 # -- part 3: distinct keys, no contention ---------------------------------------------------
@@ -355,16 +402,14 @@ async def distinct_keys(
     session. Each side has its own store over the same backend (its own SQLite file in
     one folder, its own Redis prefix on one server)."""
     rows = []
-    tag = time.time_ns()
+    tag = RUN
     for change in (True, False):
         async with AsyncExitStack() as stack:
             sides: list[tuple[list[float], Callable[[], Awaitable[None]]]] = []
             for side in ("hand", "process", "store"):
                 place = f"{where}-{side}-{change}.db" if kind == "sqlite" else where
-                prefix = f"bench-leases-dk-{tag}-{side}-{change}:"
+                prefix = f"bench-leases-{tag}-dk-{side}-{change}:"
                 store = await stack.enter_async_context(open_store(kind, place, prefix))
-                if kind == "redis":
-                    stack.push_async_callback(delete_prefix, store, prefix)
                 for user in range(USERS):
                     await store.set(str(user), record(user))
                 run: Callable[[], Awaitable[None]]
@@ -385,7 +430,9 @@ async def distinct_keys(
     return rows
 
 
-def print_distinct(rows: list[tuple[str, str, float, float, float]], updates: int, rounds: int) -> None:
+def print_distinct(
+    rows: list[tuple[str, str, float, float, float]], updates: int, rounds: int
+) -> None:
     print(
         f"\n## Distinct keys, no contention: one process, {updates} updates per round over "
         f"{USERS} users, best of {rounds} interleaved rounds\n"
@@ -426,20 +473,24 @@ def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-leases-") as folder:
         rows = []
         for kind in ("sqlite", "redis"):
-            for processes in (1, 4):
-                tag = f"{kind}-{processes}-{time.time_ns()}"
+            for isolation, processes in (
+                ("store", 1),
+                ("store", 4),
+                ("process", 1),
+                ("process", 4),
+            ):
+                tag = f"{RUN}-hot-{kind}-{isolation}-{processes}"
                 where = str(Path(folder) / f"{tag}.db") if kind == "sqlite" else url
-                rows.append(hot_key(kind, where, f"bench-leases-{tag}:", processes, hot_updates))
+                prefix = f"bench-leases-{tag}:"
+                rows.append(hot_key(kind, where, prefix, isolation, processes, hot_updates))
         print_hot(rows, hot_updates)
-        for row in rows:
-            if row.backend == "redis":
-                anyio.run(cleanup, url, f"bench-leases-redis-{row.processes}-")
         print_round_trips(anyio.run(round_trips, url, rt_updates), rt_updates)
         distinct = []
         for kind in ("memory", "sqlite", "redis"):
             where = str(Path(folder) / "distinct") if kind == "sqlite" else url
             distinct += anyio.run(distinct_keys, kind, where, dk_updates, rounds)
         print_distinct(distinct, dk_updates, rounds)
+    anyio.run(cleanup, url, f"bench-leases-{RUN}-")
 
 
 async def cleanup(url: str, prefix: str) -> None:
