@@ -244,8 +244,8 @@ def print_hot(rows: list[HotRow], updates: int) -> None:
         f"from {TASKS} tasks\n"
     )
     print(
-        "| store | isolation | processes | updates | updates/s | lost updates | lease wait p50 ms "
-        "| lease wait p99 ms | CPU during run s | CPU µs per update | CPU / wall "
+        "| store | isolation | processes | updates | updates/s | lost updates | wait p50 ms "
+        "| wait p99 ms | CPU during run s | CPU µs per update | CPU / wall "
         "| CPU of whole children s |"
     )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -259,8 +259,9 @@ def print_hot(rows: list[HotRow], updates: int) -> None:
             f"| {row.children_cpu:.2f} |"
         )
     print(
-        "\nThe wait runs from calling the middleware to the handler starting (it includes "
-        "the round trip that takes the lease and reads the session). CPU during run: user "
+        "\nWait: from calling the middleware to the handler starting, for the lease (or, with "
+        "isolation='process', the in-process lock) and the round trip that reads the session "
+        "(with the lease: the one that takes it and reads the session). CPU during run: user "
         "+ sys of the children from the release to their last update (RUSAGE_SELF), "
         "summed; CPU / wall above 1 means more than one core busy. CPU of whole children: "
         "RUSAGE_CHILDREN, start-up and imports included. isolation='process' (the "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -17,18 +17,6 @@ from puregram.storage_redis import RedisStorage
 KINDS = ["single", "single-decoded", "cluster", "cluster-decoded"]
 
 pytestmark = pytest.mark.anyio
-
-
-async def commands_sent(raw: Redis, action: Callable[[], Awaitable[object]]) -> dict[str, int]:
-    """Run ``action`` and return the commands the server executed meanwhile, by name."""
-    await raw.config_resetstat()
-    await action()
-    stats = await raw.info("commandstats")
-    return {
-        name.removeprefix("cmdstat_"): int(value["calls"])
-        for name, value in stats.items()
-        if name not in ("cmdstat_config", "cmdstat_info")
-    }
 
 
 # --- options -----------------------------------------------------------------------
@@ -80,7 +68,9 @@ async def test_values_are_compact_json_at_prefix_plus_key(client: Redis, prefix:
     assert await store.get("written-by-node") == {"counter": 2}
 
 
-async def test_each_method_sends_exactly_one_command(client: Redis, prefix: str) -> None:
+async def test_each_method_sends_exactly_one_command(
+    client: Redis, prefix: str, commands_sent: Any
+) -> None:
     plain: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix)
     ttl: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix, ttl_ms=60_000)
     await plain.set("k", 1)
@@ -95,7 +85,7 @@ async def test_each_method_sends_exactly_one_command(client: Redis, prefix: str)
     assert await commands_sent(client, lambda: plain.delete("k")) == {"del": 1}
 
 
-async def test_bad_input_sends_nothing(client: Redis, prefix: str) -> None:
+async def test_bad_input_sends_nothing(client: Redis, prefix: str, commands_sent: Any) -> None:
     store: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix, ttl_ms=1_000)
 
     async def bad_calls() -> None:
