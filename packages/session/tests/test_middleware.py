@@ -487,3 +487,26 @@ async def test_the_session_is_a_session_instance() -> None:
 def test_bad_options_name_the_option(options: dict[str, Any], named: str) -> None:
     with pytest.raises(TypeError, match=f"session\\({named}=...\\)"):
         session(**options)
+
+
+async def test_a_record_written_between_the_read_and_the_has_is_not_taken_for_null() -> None:
+    """Without a lease, another process may create the record between the middleware's
+    ``get`` (nothing) and its ``has`` (something). That is a new record, not a stored
+    JSON ``null``: the update reads it and builds on it. The store below is a test
+    double that injects that interleaving (a real server cannot be made to on demand):
+    its first ``get`` of the key misses and, right after, "another process" writes."""
+
+    class RacedStore(MemoryStorage[Any]):
+        raced = False
+
+        async def get(self, key: str) -> Any:
+            if not self.raced:
+                self.raced = True
+                value = await super().get(key)
+                await super().set(key, {"counter": 5})  # the other process's write
+                return value
+            return await super().get(key)
+
+    store = RacedStore()
+    await run(session(storage=store, isolation="process"), Update(1), bump)
+    assert store._data == {"1": {"counter": 6}}

@@ -302,7 +302,11 @@ class SessionMiddleware:
     async def _run(self, context: Any, next: Next, key: str) -> None:  # noqa: A002
         raw = await self._read(key)
         if raw is None and await self._has(key):
-            raise _stored_null(key)
+            # Either a stored JSON null, or another process wrote the record between the
+            # two calls (without a lease nothing orders them): a second read tells.
+            raw = await self._read(key)
+            if raw is None and await self._has(key):
+                raise _stored_null(key)
         before, current = await self._load(context, key, raw)
         context.session = current
 
