@@ -137,7 +137,9 @@ class Lease(Protocol[V]):
         ...
 
     async def save(self, value: V) -> None:
-        """Store ``value`` at ``key`` and end the lease. ``LeaseLostError`` if it was lost."""
+        """Store ``value`` at ``key`` and end the lease. ``LeaseLostError`` if it was lost.
+        A value the store cannot hold raises (``TypeError``/``ValueError``) before anything
+        is written, and the lease stays held until the block is left."""
         ...
 
     async def remove(self) -> None:
