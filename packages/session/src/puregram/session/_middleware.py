@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import anyio
@@ -15,6 +15,7 @@ from puregram.storage import (
     ForeignValueError,
     KeyLocks,
     KVStorage,
+    Lease,
     MemoryStorage,
     check_key,
     check_ms,
@@ -98,6 +99,7 @@ def session(
     clock: Callable[[], int] | None = None,
     isolation: Isolation | None = None,
     lease_ms: int = 30_000,
+    handled: Iterable[type[BaseException]] = (),
 ) -> Middleware:
     """Build the session middleware: ``await middleware(context, next)``.
 
@@ -115,6 +117,11 @@ def session(
     - ``lease_ms``: how long a lease holds the key at most (whole ms, default 30,000):
       a worker that dies frees its users after that long. An update whose handler runs
       longer loses the key, and its save is refused with ``LeaseLostError``.
+    - ``handled``: exception types a framework raises to mean "this update is handled,
+      stop here" (python-telegram-bot's ``ApplicationHandlerStop``, aiogram's
+      ``SkipHandler`` and ``CancelHandler``). When the handler raises one, the session is
+      saved as if it had returned, and the exception then propagates unchanged. Any other
+      exception saves nothing (default: none, so every exception saves nothing).
 
     Round trips per update, with a lease: the lease and the read (one), then a save, a
     remove or a release (one; the release touches the ttl on a ``TtlStorage``). Without:
@@ -145,6 +152,7 @@ def session(
             f"(get, set, delete, has), got {type(storage).__name__}"
         )
     lease_ms = check_ms("lease_ms", lease_ms, owner="session")
+    handled = _check_handled(handled)
     if isolation is None:
         leased = is_lock_storage(storage)
     elif isolation == "store":
@@ -162,8 +170,27 @@ def session(
             f"session(isolation=...) must be 'store', 'process' or None, got {isolation!r:.60}"
         )
     return SessionMiddleware(
-        initial, get_storage_key, storage, clock or _unix_ms, leased=leased, lease_ms=lease_ms
+        initial,
+        get_storage_key,
+        storage,
+        clock or _unix_ms,
+        leased=leased,
+        lease_ms=lease_ms,
+        handled=handled,
     )
+
+
+def _check_handled(handled: object) -> tuple[type[BaseException], ...]:
+    """``session(handled=...)`` as a tuple for ``except``: exception classes only."""
+    if isinstance(handled, type) or not isinstance(handled, Iterable):
+        raise TypeError(
+            f"session(handled=...) must be an iterable of exception classes, got {handled!r:.60}"
+        )
+    types = tuple(handled)
+    for item in types:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError(f"session(handled=...) must hold exception classes, got {item!r:.60}")
+    return types
 
 
 class SessionMiddleware:
@@ -172,6 +199,7 @@ class SessionMiddleware:
     __slots__ = (
         "_clock",
         "_get_key",
+        "_handled",
         "_has",
         "_initial",
         "_lease_ms",
@@ -192,8 +220,10 @@ class SessionMiddleware:
         *,
         leased: bool = False,
         lease_ms: int = 30_000,
+        handled: tuple[type[BaseException], ...] = (),
     ) -> None:
         self._initial = initial
+        self._handled = handled  # an empty tuple: ``except ()`` catches nothing
         self._get_key = get_storage_key
         self._storage = storage
         self._clock = clock
@@ -310,8 +340,15 @@ class SessionMiddleware:
         before, current = await self._load(context, key, raw)
         context.session = current
 
-        await next()  # raises: nothing is saved, the exception propagates as it is
+        # Any other exception saves nothing and propagates as it is.
+        try:
+            await next()
+        except self._handled:
+            await self._save(context, key, before, current)
+            raise
+        await self._save(context, key, before, current)
 
+    async def _save(self, context: Any, key: str, before: str | None, current: Session) -> None:
         after = self._after(context, key, current)
         if after is None:
             if before is not None:
@@ -336,18 +373,26 @@ class SessionMiddleware:
             before, current = await self._load(context, key, raw)
             context.session = current
 
-            await next()
+            try:
+                await next()
+            except self._handled:
+                await self._save_leased(lease, context, key, before, current)
+                raise
+            await self._save_leased(lease, context, key, before, current)
 
-            after = self._after(context, key, current)
-            if after is None:
-                if before is not None:
-                    await lease.remove()  # LeaseLostError when lost: nothing deleted
-                else:
-                    await lease.release()
-            elif after == before:
-                await lease.release(touch=self._touch_on_release)
+    async def _save_leased(
+        self, lease: Lease[Any], context: Any, key: str, before: str | None, current: Session
+    ) -> None:
+        after = self._after(context, key, current)
+        if after is None:
+            if before is not None:
+                await lease.remove()  # LeaseLostError when lost: nothing deleted
             else:
-                await lease.save(_decode(key, after))  # LeaseLostError when lost
+                await lease.release()
+        elif after == before:
+            await lease.release(touch=self._touch_on_release)
+        else:
+            await lease.save(_decode(key, after))  # LeaseLostError when lost
 
     async def _new(self, context: Any, key: str) -> Session:
         current = Session({}, {}, self._clock)
