@@ -21,7 +21,7 @@ EXAMPLES = readme_examples.collect(README)
 def test_the_readme_has_the_examples_it_promises() -> None:
     # install/counter, three ttl scenarios, two typing examples, no-session, bad value,
     # two middlewares sharing one store's lease
-    assert len(EXAMPLES) == 9
+    assert len(EXAMPLES) == 10
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)
