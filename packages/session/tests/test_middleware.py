@@ -137,7 +137,9 @@ async def test_get_storage_key_sync_and_async() -> None:
 
 async def test_get_storage_key_must_return_str_or_none() -> None:
     mw = session(get_storage_key=lambda context: context.sender_id)
-    with pytest.raises(TypeError, match="get_storage_key must return str or None, got int"):
+    with pytest.raises(
+        TypeError, match=r"get_storage_key must return a str, a .* mapping or None, got int"
+    ):
         await run(mw, Update(1), bump)
 
 
