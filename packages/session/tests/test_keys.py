@@ -128,13 +128,15 @@ async def test_by_user_in_chat_keys_in_the_store() -> None:
 
 async def test_by_sender_is_the_default() -> None:
     stores: list[MemoryStorage[Any]] = [MemoryStorage(), MemoryStorage()]
-    for store, options in zip(stores, ({}, {"get_storage_key": by_sender}), strict=True):
-        mw = session(storage=store, **options)
+    for store, get_key in zip(stores, (None, by_sender), strict=True):
+        mw = session(storage=store, get_storage_key=get_key)
         await run(mw, Ctx(sender_id=42))
         await run(mw, Ctx(sender_id="ann"))
-    assert [dict([e async for e in store.entries()]) for store in stores] == [
-        {"42": {"counter": 1}, "ann": {"counter": 1}}
-    ] * 2
+    for store in stores:
+        assert dict([e async for e in store.entries()]) == {
+            "42": {"counter": 1},
+            "ann": {"counter": 1},
+        }
 
 
 async def test_a_descriptor_from_get_storage_key() -> None:

@@ -26,7 +26,7 @@ from ._errors import (
 )
 from ._keys import by_chat, by_sender, by_user_in_chat
 from ._layer import SessionLayer
-from ._middleware import LazySession, Sessions, SessionMiddleware, session
+from ._middleware import LazySession, SessionMiddleware, Sessions, session
 from ._session import Session
 from ._ttl import ttl
 

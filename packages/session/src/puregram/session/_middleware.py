@@ -340,7 +340,11 @@ class SessionMiddleware:
 
     @asynccontextmanager
     async def _open(
-        self, key: str, context: Any, assigned: Callable[[Session], object]
+        self,
+        key: str,
+        context: Any,
+        assigned: Callable[[Session], object],
+        handled: tuple[type[BaseException], ...],
     ) -> AsyncIterator[Session]:
         """Hold ``key`` (the store's lease, else this middleware's lock), load its session
         and yield it; on leaving normally, or by a ``handled`` exception, save what
@@ -354,7 +358,7 @@ class SessionMiddleware:
                 before, current = await self._load(context, key, raw)
                 try:
                     yield current
-                except self._handled:
+                except handled:
                     await self._save_leased(lease, assigned(current), key, before, current)
                     raise
                 await self._save_leased(lease, assigned(current), key, before, current)
@@ -367,7 +371,7 @@ class SessionMiddleware:
             before, current = await self._load(context, key, raw)
             try:
                 yield current
-            except self._handled:
+            except handled:
                 await self._save(assigned(current), key, before, current)
                 raise
             await self._save(assigned(current), key, before, current)
@@ -623,7 +627,7 @@ class LazySession:
             now = getattr(context, "session", None)
             return current if now is self else now
 
-        manager = middleware._open(self._key, context, assigned)
+        manager = middleware._open(self._key, context, assigned, middleware._handled)
         try:
             self._opened = await manager.__aenter__()
             self._manager = manager
@@ -698,9 +702,10 @@ class Sessions:
         """``async with middleware.sessions.edit(key) as s:``: the ``Session`` at ``key``
         (empty when there is none; ``initial`` is not called, it needs an update), under
         the same lease or lock as an update, saved on leaving the block as after a
-        handler. An exception inside the block saves nothing and propagates."""
+        handler. An exception inside the block saves nothing and propagates (``handled``
+        is for handlers: it does not apply here)."""
         key = self._key(key, "edit")
-        return self._middleware._open(key, None, _itself)
+        return self._middleware._open(key, None, _itself, ())
 
 
 def _itself(current: Session) -> Session:
