@@ -14,6 +14,7 @@ from puregram.session import (
     NoSessionError,
     Session,
     _middleware,
+    _session,
     session,
     ttl,
 )
@@ -439,11 +440,20 @@ async def test_the_fast_decoder_turns_recursion_into_corrupt_value(
         raise RecursionError("maximum recursion depth exceeded while decoding a JSON object")
 
     monkeypatch.setattr(_middleware, "_scan", too_deep)
-    store: MemoryStorage[Any] = MemoryStorage({"1": {"counter": 1}})
-    with pytest.raises(CorruptValueError, match="nested too deeply") as info:
-        await run(session(storage=store, isolation=isolation), Update(1), bump)
-    assert info.value.key == "1"
-    assert store._data == {"1": {"counter": 1}}
+    monkeypatch.setattr(_session, "_scan", too_deep)  # a value is copied when first read
+    store: MemoryStorage[Any] = MemoryStorage({"1": {"counter": 1, "profile": {"a": 1}}})
+
+    async def assign_tags(context: Any) -> None:
+        context.session.tags = ["x"]
+
+    async def read_profile(context: Any) -> None:
+        context.session.profile["a"] += 1
+
+    for handler in (assign_tags, read_profile):  # the save's copy, then the first read's
+        with pytest.raises(CorruptValueError, match="nested too deeply") as info:
+            await run(session(storage=store, isolation=isolation), Update(1), handler)
+        assert info.value.key == "1"
+        assert store._data == {"1": {"counter": 1, "profile": {"a": 1}}}
 
 
 @ISOLATIONS

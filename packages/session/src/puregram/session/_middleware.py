@@ -29,7 +29,7 @@ from puregram.storage import (
 from ._errors import NoSessionError
 from ._keys import by_sender, no_key_reason, normalise
 from ._nosession import NoSession
-from ._session import Clock, Session
+from ._session import Clock, Session, _text
 from ._ttl import TTL_KEY, read_meta
 
 __all__ = [
@@ -408,22 +408,44 @@ class SessionMiddleware:
                 f"({stand_in._reason}): nothing was saved"
             )
 
-    async def _load(self, context: Any, key: str, raw: Any) -> tuple[str | None, Session]:
-        """The JSON text of the stored record (``None`` when new) and the session."""
+    async def _load(
+        self, context: Any, key: str, raw: Any
+    ) -> tuple[dict[str, Any] | None, Session]:
+        """The stored record (``None`` when new), which nothing changes, and the session.
+
+        The store may hold the record by reference (``MemoryStorage``): the session copies
+        a value when the handler first reads it, so the record stays as it was until the
+        middleware decides to save.
+        """
         if raw is None:
             return None, await self._new(context, key)
-        # A fresh copy: the store may hold the record by reference (MemoryStorage),
-        # and the handler must not change it before we decide to save.
-        before, record = _copy_stored(key, raw)
-        meta = record.pop(TTL_KEY, None)
-        return before, Session(record, read_meta(meta, record) if meta else {}, self._clock)
+        stored = _check_stored(key, raw)
+        meta = stored.get(TTL_KEY)
+        if meta is None:
+            return stored, Session._loaded(key, stored, {}, self._clock)
+        data = dict(stored)
+        del data[TTL_KEY]
+        return stored, Session._loaded(
+            key, data, read_meta(meta, data) if meta else {}, self._clock
+        )
 
-    def _after(self, assigned: object, key: str, current: Session) -> str | None:
-        """The JSON text to store after the handler, or ``None`` when the session is empty."""
+    def _after(
+        self, assigned: object, key: str, current: Session, stored: dict[str, Any] | None
+    ) -> object:
+        """After the handler: ``_UNCHANGED``, ``None`` (the session is empty), or the record
+        to store, a fresh copy that shares nothing with the handler."""
+        if assigned is current and current._before is not None:
+            assert stored is not None
+            return _after_loaded(key, current, stored)
         if assigned is not current:
             current = self._replaced(key, assigned)
         record = current._record()
-        return _encode(key, record) if record else None
+        if not record:
+            return None
+        after = _encode(key, record)
+        if stored is not None and after == _stored_text(stored):
+            return _UNCHANGED
+        return _decode(key, after)
 
     async def _read_record(
         self, key: str, read: Callable[[str], Awaitable[Any]] | None = None
@@ -452,19 +474,21 @@ class SessionMiddleware:
             raise
         await self._save(getattr(context, "session", None), key, before, current)
 
-    async def _save(self, assigned: object, key: str, before: str | None, current: Session) -> None:
-        after = self._after(assigned, key, current)
+    async def _save(
+        self, assigned: object, key: str, before: dict[str, Any] | None, current: Session
+    ) -> None:
+        after = self._after(assigned, key, current, before)
         if after is None:
             if before is not None:
                 await self._storage.delete(key)
             return
-        if after == before:
+        if after is _UNCHANGED:
             if self._touch is not None:
                 await self._touch(key)
             return
-        # Store a fresh copy, never the handler's live objects: a reference the handler
-        # leaked must not be able to change the stored record later.
-        await self._storage.set(key, _decode(key, after))
+        # A fresh copy, never the handler's live objects: a reference the handler leaked
+        # must not be able to change the stored record later.
+        await self._storage.set(key, after)
 
     async def _run_leased(self, context: Any, next: Next, key: str) -> None:  # noqa: A002
         assert self._lock is not None
@@ -487,18 +511,23 @@ class SessionMiddleware:
             await self._save_leased(lease, getattr(context, "session", None), key, before, current)
 
     async def _save_leased(
-        self, lease: Lease[Any], assigned: object, key: str, before: str | None, current: Session
+        self,
+        lease: Lease[Any],
+        assigned: object,
+        key: str,
+        before: dict[str, Any] | None,
+        current: Session,
     ) -> None:
-        after = self._after(assigned, key, current)
+        after = self._after(assigned, key, current, before)
         if after is None:
             if before is not None:
                 await lease.remove()  # LeaseLostError when lost: nothing deleted
             else:
                 await lease.release()
-        elif after == before:
+        elif after is _UNCHANGED:
             await lease.release(touch=self._touch_on_release)
         else:
-            await lease.save(_decode(key, after))  # LeaseLostError when lost
+            await lease.save(after)  # LeaseLostError when lost
 
     async def _new(self, context: Any, key: str) -> Session:
         current = Session({}, {}, self._clock)
@@ -544,6 +573,109 @@ def _storage_key(key: object, where: str) -> str:
         f"{where} must return a str, a {{user, chat, thread, key}} mapping or None, "
         f"got {type(key).__name__}: {key!r:.60}"
     )
+
+
+_UNCHANGED = object()
+"""What ``_after`` returns for a session that is as it was stored."""
+
+_LEAVES = frozenset((str, int, bool, type(None)))  # immutable, and == is exact for them
+
+
+def _check_stored(key: str, raw: object) -> dict[str, Any]:
+    """The stored record, checked, as it is (a ``dict``): nothing copies it here.
+
+    A record that is not a JSON object is a ``ForeignValueError``; one JSON cannot hold
+    (put in a ``MemoryStorage`` by hand) a ``CorruptValueError``; both name the key.
+    """
+    if raw.__class__ is not dict:  # another plugin's value, or a dict subclass: copy it
+        return _copy_stored(key, raw)[1]
+    try:
+        _text(raw)
+    except RecursionError:
+        raise CorruptValueError(key, "the session is nested too deeply to read") from None
+    except (TypeError, ValueError) as exc:
+        _copy_stored(key, raw)  # raises the error naming what is wrong
+        raise CorruptValueError(key, f"the stored session is not JSON: {exc}") from exc
+    return raw
+
+
+def _stored_text(stored: dict[str, Any]) -> str:
+    return _text(stored)
+
+
+def _after_loaded(key: str, current: Session, stored: dict[str, Any]) -> object:
+    """``_after`` for the session loaded from ``stored``, comparing only what the handler
+    could have changed: the values it read (by their JSON text) or assigned, the set of
+    keys, and the ttl metadata. The values it never read are still the store's: they
+    are neither copied nor compared, and the record saved shares them with ``stored``."""
+    current._expire_all()
+    data = current._data
+    before = current._before
+    assert before is not None
+    pending = current._pending
+    changed = len(data) != len(stored) - (TTL_KEY in stored)
+    texts: dict[str, str] = {}
+    if not changed:
+        for name, value in data.items():
+            if name in pending:
+                continue
+            if name in before:  # a copy the handler read: compare its text
+                try:
+                    text = _text(value)
+                except (TypeError, ValueError, RecursionError):
+                    changed = True  # not JSON any more: the save below says why
+                    break
+                if text != before[name]:
+                    changed = True
+                    break
+                texts[name] = text
+                continue
+            if name not in stored:
+                changed = True
+                break
+            old = stored[name]
+            if value is old:
+                continue  # a leaf never read, or read and left
+            kind = value.__class__
+            if kind is old.__class__ and kind in _LEAVES and value == old:
+                continue
+            changed = True
+            break
+    live = current._live_meta() if current._meta else {}
+    if not changed:
+        stored_meta = stored.get(TTL_KEY)
+        if live:
+            changed = stored_meta is None or _text(live) != _text(stored_meta)
+        else:
+            changed = TTL_KEY in stored
+    if not changed:
+        return _UNCHANGED
+    if not data:
+        return None
+    record: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in pending:
+            record[name] = value  # the store's own, never handed out
+        elif value.__class__ in _LEAVES:
+            record[name] = value
+        else:
+            record[name] = _copy_value(key, name, value)
+    if live:
+        record[TTL_KEY] = {name: dict(entry) for name, entry in live.items()}
+    elif not record:
+        return None
+    return record
+
+
+def _copy_value(key: str, name: str, value: Any) -> Any:
+    """A fresh copy of the session's ``value`` at ``name``, checked as the core checks
+    what it stores; the error names the storage key and the session key."""
+    try:
+        text = encode_value(key, {name: value})
+    except (TypeError, ValueError):
+        _encode(key, {name: value})  # the error naming the session key
+        raise
+    return _decode(key, text)[name]
 
 
 def _stored_null(key: str) -> ForeignValueError:
