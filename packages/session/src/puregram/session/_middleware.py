@@ -614,7 +614,6 @@ def _after_loaded(key: str, current: Session, stored: dict[str, Any]) -> object:
     assert before is not None
     pending = current._pending
     changed = len(data) != len(stored) - (TTL_KEY in stored)
-    texts: dict[str, str] = {}
     if not changed:
         for name, value in data.items():
             if name in pending:
@@ -628,7 +627,6 @@ def _after_loaded(key: str, current: Session, stored: dict[str, Any]) -> object:
                 if text != before[name]:
                     changed = True
                     break
-                texts[name] = text
                 continue
             if name not in stored:
                 changed = True
@@ -637,8 +635,15 @@ def _after_loaded(key: str, current: Session, stored: dict[str, Any]) -> object:
             if value is old:
                 continue  # a leaf never read, or read and left
             kind = value.__class__
-            if kind is old.__class__ and kind in _LEAVES and value == old:
-                continue
+            if kind in _LEAVES:
+                if kind is old.__class__ and value == old:
+                    continue
+            else:  # assigned: equal as JSON is unchanged, as it always was
+                try:
+                    if _text(value) == _text(old):
+                        continue
+                except (TypeError, ValueError, RecursionError):
+                    pass  # not JSON: the save below says why
             changed = True
             break
     live = current._live_meta() if current._meta else {}
