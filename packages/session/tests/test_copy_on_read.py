@@ -53,7 +53,7 @@ def record() -> dict[str, Any]:
     }
 
 
-CHANGES = {
+CHANGES: dict[str, Any] = {
     "deep nested": lambda s: s.profile["deep"]["x"][1].update(y=3),
     "append": lambda s: s["items"].append(4),
     "bool to int": lambda s: s.__setitem__("flag", 1),  # == True, but not the same JSON
@@ -67,7 +67,7 @@ CHANGES = {
     "delete and add": lambda s: (s.pop("name"), s.__setitem__("other", "ann")),
     "clear inner": lambda s: s.profile.clear(),
     "via items()": lambda s: next(v for k, v in s.items() if k == "profile")["tags"].append("b"),
-    "via values()": lambda s: [v for v in s.values() if isinstance(v, list)][0].append(9),
+    "via values()": lambda s: next(v for v in s.values() if isinstance(v, list)).append(9),
     "popitem": lambda s: s.popitem(),
     "setdefault existing inner": lambda s: s.setdefault("profile", {})["tags"].clear(),
 }
@@ -75,7 +75,7 @@ CHANGES = {
 
 @ISOLATIONS
 @pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
-async def test_every_change_is_saved(isolation: str, change: str) -> None:
+async def test_every_change_is_saved(isolation: Any, change: str) -> None:
     store: MemoryStorage[Any] = MemoryStorage({"1": record()})
     mw = session(storage=store, isolation=isolation)
     expected = Session(record(), {}, lambda: 0)
@@ -84,10 +84,11 @@ async def test_every_change_is_saved(isolation: str, change: str) -> None:
     as_json = json.loads(json.dumps(dict(expected.items())))
     assert await store.get("1") == as_json
     # the type survives too, not only ==
-    assert [type(v) for v in (await store.get("1")).values()] == [type(v) for v in as_json.values()]
+    saved = store._data["1"]
+    assert [type(v) for v in saved.values()] == [type(v) for v in as_json.values()]
 
 
-UNCHANGED = {
+UNCHANGED: dict[str, Any] = {
     "read one key": lambda s: s.profile["tags"][0],
     "read every key": lambda s: list(s.items()),
     "assign equal values": lambda s: (
@@ -103,7 +104,7 @@ UNCHANGED = {
 
 @ISOLATIONS
 @pytest.mark.parametrize("use", list(UNCHANGED), ids=list(UNCHANGED))
-async def test_an_unchanged_session_is_not_written(isolation: str, use: str) -> None:
+async def test_an_unchanged_session_is_not_written(isolation: Any, use: str) -> None:
     store: MemoryStorage[Any] = MemoryStorage({"1": record()})
     stored = store._data["1"]
     mw = session(storage=store, isolation=isolation)
@@ -113,7 +114,7 @@ async def test_an_unchanged_session_is_not_written(isolation: str, use: str) -> 
 
 
 @ISOLATIONS
-async def test_the_stored_record_is_never_the_handlers(isolation: str) -> None:
+async def test_the_stored_record_is_never_the_handlers(isolation: Any) -> None:
     store: MemoryStorage[Any] = MemoryStorage({"1": record()})
     mw = session(storage=store, isolation=isolation)
     kept: dict[str, Any] = {}
@@ -126,8 +127,7 @@ async def test_the_stored_record_is_never_the_handlers(isolation: str) -> None:
         kept["fresh"] = s.fresh
 
     await run(mw, handler)
-    saved = await store.get("1")
-    assert saved["counter"] == 2
+    assert (await store.get("1") or {})["counter"] == 2
     kept["profile"]["tags"].append("leaked")
     kept["items"].append("leaked")
     kept["fresh"]["a"].append("leaked")
@@ -139,11 +139,11 @@ async def test_the_stored_record_is_never_the_handlers(isolation: str) -> None:
 
     with pytest.raises(LookupError):
         await run(mw, fail)
-    assert (await store.get("1"))["profile"]["tags"] == ["a"]
+    assert store._data["1"]["profile"]["tags"] == ["a"]
 
 
 @ISOLATIONS
-async def test_ttl_metadata_changes_are_saved_and_unchanged_is_not(isolation: str) -> None:
+async def test_ttl_metadata_changes_are_saved_and_unchanged_is_not(isolation: Any) -> None:
     now = [1_000]
     store: MemoryStorage[Any] = MemoryStorage()
     mw = session(storage=store, isolation=isolation, clock=lambda: now[0])
@@ -167,7 +167,7 @@ async def test_ttl_metadata_changes_are_saved_and_unchanged_is_not(isolation: st
 
 
 @ISOLATIONS
-async def test_stale_metadata_in_the_record_is_cleaned(isolation: str) -> None:
+async def test_stale_metadata_in_the_record_is_cleaned(isolation: Any) -> None:
     store: MemoryStorage[Any] = MemoryStorage(
         {"1": {"a": 1, "__ttl": {"gone": {"t": 5, "at": 0}, "a": "junk"}}}
     )
@@ -177,7 +177,7 @@ async def test_stale_metadata_in_the_record_is_cleaned(isolation: str) -> None:
 
 
 @ISOLATIONS
-async def test_errors_still_name_the_session_key(isolation: str) -> None:
+async def test_errors_still_name_the_session_key(isolation: Any) -> None:
     store: MemoryStorage[Any] = MemoryStorage({"1": record()})
     mw = session(storage=store, isolation=isolation)
 
@@ -206,7 +206,8 @@ def test_len_and_iter_with_many_ttl_keys_expire_on_time() -> None:
     assert len(s) == 1_001
     now[0] = 1_010
     assert len(s) == 1_001 - 10  # k0..k9 are gone, k5 was reassigned at 0: gone too
-    assert "k9" not in s and "k10" in s
+    assert "k9" not in s
+    assert "k10" in s
     now[0] = 1_500
     assert sorted(s)[:2] == ["forever", "k500"]
     assert len(s) == 1 + 500  # k500 expires once now > 1500
