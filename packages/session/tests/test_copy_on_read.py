@@ -50,6 +50,7 @@ def record() -> dict[str, Any]:
         "none": None,
         "profile": {"tags": ["a"], "deep": {"x": [1, {"y": 2}]}},
         "items": [1, 2, 3],
+        'ключ "\n\u2028': {"é": "\u0000\U0001f600", "</script>": [-0.0, 1e300]},
     }
 
 

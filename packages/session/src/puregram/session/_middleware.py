@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -29,7 +30,7 @@ from puregram.storage import (
 from ._errors import NoSessionError
 from ._keys import by_sender, no_key_reason, normalise
 from ._nosession import NoSession
-from ._session import Clock, Session, _text
+from ._session import SCALARS, Clock, Session, _text
 from ._ttl import TTL_KEY, read_meta
 
 __all__ = [
@@ -419,14 +420,14 @@ class SessionMiddleware:
         """
         if raw is None:
             return None, await self._new(context, key)
-        stored = _check_stored(key, raw)
+        stored, texts = _check_stored(key, raw)
         meta = stored.get(TTL_KEY)
         if meta is None:
-            return stored, Session._loaded(key, stored, {}, self._clock)
+            return stored, Session._loaded(key, stored, texts, {}, self._clock)
         data = dict(stored)
         del data[TTL_KEY]
         return stored, Session._loaded(
-            key, data, read_meta(meta, data) if meta else {}, self._clock
+            key, data, texts, read_meta(meta, data) if meta else {}, self._clock
         )
 
     def _after(
@@ -581,26 +582,52 @@ _UNCHANGED = object()
 _LEAVES = frozenset((str, int, bool, type(None)))  # immutable, and == is exact for them
 
 
-def _check_stored(key: str, raw: object) -> dict[str, Any]:
-    """The stored record, checked, as it is (a ``dict``): nothing copies it here.
+def _check_stored(key: str, raw: object) -> tuple[dict[str, Any], dict[str, str]]:
+    """The stored record, checked, as it is (a ``dict``: nothing copies it here), and the
+    JSON text of each of its non-scalar values, which the session copies from when the
+    handler reads one and compares with after.
 
     A record that is not a JSON object is a ``ForeignValueError``; one JSON cannot hold
     (put in a ``MemoryStorage`` by hand) a ``CorruptValueError``; both name the key.
     """
-    if raw.__class__ is not dict:  # another plugin's value, or a dict subclass: copy it
-        return _copy_stored(key, raw)[1]
+    if raw.__class__ is not dict or not all(name.__class__ is str for name in raw):
+        # Another plugin's value, a dict subclass, or keys JSON would turn into text (put
+        # in a MemoryStorage by hand): a copy through JSON, or the error saying why not.
+        raw = _copy_stored(key, raw)[1]
+    assert isinstance(raw, dict)
+    texts: dict[str, str] = {}
+    scalars = SCALARS
     try:
-        _text(raw)
+        for name, value in raw.items():
+            kind = value.__class__
+            if kind not in scalars:
+                texts[name] = _text(value)
+            elif kind is float and not math.isfinite(value):
+                raise ValueError(f"float {value!r} is not JSON compliant")
     except RecursionError:
         raise CorruptValueError(key, "the session is nested too deeply to read") from None
     except (TypeError, ValueError) as exc:
         _copy_stored(key, raw)  # raises the error naming what is wrong
         raise CorruptValueError(key, f"the stored session is not JSON: {exc}") from exc
-    return raw
+    return raw, texts
 
 
 def _stored_text(stored: dict[str, Any]) -> str:
     return _text(stored)
+
+
+_quote: Callable[[str], str] = getattr(json.encoder, "c_encode_basestring", None) or (
+    json.encoder.py_encode_basestring
+)
+
+
+def _composed(stored: dict[str, Any], texts: dict[str, str]) -> str:
+    """``_text(stored)``, put together from the texts of its values already made."""
+    parts = []
+    for name, value in stored.items():
+        text = texts.get(name)
+        parts.append(f"{_quote(name)}:{_text(value) if text is None else text}")
+    return "{" + ",".join(parts) + "}"
 
 
 def _after_loaded(key: str, current: Session, stored: dict[str, Any]) -> object:
@@ -613,6 +640,13 @@ def _after_loaded(key: str, current: Session, stored: dict[str, Any]) -> object:
     before = current._before
     assert before is not None
     pending = current._pending
+    if len(pending) * 2 < len(data):
+        # The handler read most values: compare and copy the record in one go, as text.
+        full = current._record()
+        if not full:
+            return None
+        after = _encode(key, full)
+        return _UNCHANGED if after == _composed(stored, before) else _decode(key, after)
     changed = len(data) != len(stored) - (TTL_KEY in stored)
     if not changed:
         for name, value in data.items():
@@ -650,7 +684,7 @@ def _after_loaded(key: str, current: Session, stored: dict[str, Any]) -> object:
     if not changed:
         stored_meta = stored.get(TTL_KEY)
         if live:
-            changed = stored_meta is None or _text(live) != _text(stored_meta)
+            changed = stored_meta is None or _text(live) != before.get(TTL_KEY)
         else:
             changed = TTL_KEY in stored
     if not changed:

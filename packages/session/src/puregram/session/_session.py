@@ -21,11 +21,32 @@ _SLOTS = frozenset(("_before", "_clock", "_data", "_heap", "_key", "_meta", "_pe
 # it, and it is what the value is compared with after the handler. The C encoder and the
 # C scanner alone (``json.loads`` adds two regex scans); the checks of the core's
 # ``encode_value`` run on what is saved, not on what was read.
-_text: Callable[[Any], str] = json.JSONEncoder(
+_encode_text: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":")
 ).encode
+
+
+def _not_json(value: object) -> None:
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+# The C encoder itself, built once: ``JSONEncoder.encode`` builds one per call, which
+# costs as much as encoding a small value. No circular check (a cycle is a
+# ``RecursionError`` here; the core's ``encode_value``, which saves, names it).
+_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_c_strings: Any = getattr(json.encoder, "c_encode_basestring", None)
+_text: Callable[[Any], str]
+if _c_encoder is not None and _c_strings is not None:
+    _chunks = _c_encoder(None, _not_json, _c_strings, None, ":", ",", False, False, False)
+
+    def _text(value: Any) -> str:
+        return "".join(_chunks(value, 0))
+
+else:  # pragma: no cover - a Python without the _json accelerator
+    _text = _encode_text
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_CONTAINERS = (dict, list)
+SCALARS = frozenset((str, int, float, bool, type(None)))
+"""What a session never copies: immutable JSON values."""
 
 
 class Session(MutableMapping[str, Any]):
@@ -40,9 +61,10 @@ class Session(MutableMapping[str, Any]):
 
     A session loaded from the store copies a value only when the handler first reads it
     (``_pending`` holds the keys whose value is still the store's, ``_before`` the JSON
-    text of each value copied), so an update that reads one key of a large session copies
-    and compares that key only. Expiry deadlines sit in a heap (``_heap``), so ``len``
-    and iteration check the clock in O(1) when nothing is due.
+    text each non-scalar value had when it was read from the store), so an update that
+    reads one key of a large session copies and compares that key only. Expiry deadlines
+    sit in a heap (``_heap``), so ``len`` and iteration check the clock in O(1) when
+    nothing is due.
     """
 
     __slots__ = ("_before", "_clock", "_data", "_heap", "_key", "_meta", "_pending")
@@ -71,30 +93,33 @@ class Session(MutableMapping[str, Any]):
 
     @classmethod
     def _loaded(
-        cls, key: str, stored: dict[str, Any], meta: dict[str, dict[str, float]], clock: Clock
+        cls,
+        key: str,
+        stored: dict[str, Any],
+        texts: dict[str, str],
+        meta: dict[str, dict[str, float]],
+        clock: Clock,
     ) -> Session:
         """A session over a record read from the store, which it never changes: the values
-        stay the store's until the handler reads them (``stored`` has no ``"__ttl"``)."""
+        stay the store's until the handler reads them. ``texts`` holds the JSON text of
+        every non-scalar value of ``stored`` (which has no ``"__ttl"``)."""
         current = cls(dict(stored), meta, clock)
-        data = current._data
-        object.__setattr__(
-            current, "_pending", {k for k, v in data.items() if v.__class__ in _CONTAINERS}
-        )
-        object.__setattr__(current, "_before", {})
+        pending = set(texts)
+        pending.discard("__ttl")
+        object.__setattr__(current, "_pending", pending)
+        object.__setattr__(current, "_before", texts)
         object.__setattr__(current, "_key", key)
         return current
 
     def _adopt(self, key: str, value: Any) -> Any:
         """The handler's own copy of the store's ``value`` at ``key``, from now on."""
-        self._pending.discard(key)
-        text = _text(value)
+        assert self._before is not None
         try:
-            copied = _scan(text, 0)[0]
+            copied = _scan(self._before[key], 0)[0]
         except RecursionError:
             raise CorruptValueError(self._key, "the session is nested too deeply to read") from None
+        self._pending.discard(key)
         self._data[key] = copied
-        assert self._before is not None
-        self._before[key] = text
         return copied
 
     # -- expiry ---------------------------------------------------------------------------
@@ -207,12 +232,17 @@ class Session(MutableMapping[str, Any]):
         """Remove and return the last ``(key, value)`` pair, as ``dict.popitem`` does;
         ``KeyError`` when the session is empty. O(1)."""
         if self._heap:
-            self._expire_due()
-        if not self._data:
-            raise KeyError("popitem(): the session is empty")
-        key = next(reversed(self._data))
-        value = self[key]
-        del self[key]
+            self._expire_due()  # what is left is live
+        try:
+            key, value = self._data.popitem()
+        except KeyError:
+            raise KeyError("popitem(): the session is empty") from None
+        if self._pending and key in self._pending:
+            self._pending.discard(key)
+            assert self._before is not None
+            value = _scan(self._before[key], 0)[0]  # the store's: the caller gets a copy
+        if self._meta:
+            self._meta.pop(key, None)
         return key, value
 
     def clear(self) -> None:
