@@ -7,6 +7,7 @@ update does (the store's lease over ``MemoryStorage``, the middleware's lock wit
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -256,3 +257,29 @@ async def test_the_middleware_is_still_callable() -> None:
     await mw(context, handler)
     assert await mw.sessions.get("1") == {"x": 1}
     assert mw.sessions.get is not None
+
+
+async def test_edit_and_updates_over_two_connections_to_one_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    """Two stores on one real SQLite file (two connections, as two bot processes): an
+    edit through one and updates through the other hold the same lease per key."""
+    from puregram.storage_sqlite import SqliteStorage
+
+    path = tmp_path / "bot.db"
+    async with SqliteStorage.open(path) as one, SqliteStorage.open(path) as other:
+        bot, cron = session(storage=one), session(storage=other)
+        assert bot.isolation == cron.isolation == "store"
+
+        async def edit() -> None:
+            async with cron.sessions.edit("1") as current:
+                value = current.get("counter", 0)
+                await anyio.sleep(0)
+                current.counter = value + 1
+
+        async with anyio.create_task_group() as group:
+            for _ in range(15):
+                group.start_soon(bump, bot, Update(1))
+                group.start_soon(edit)
+        assert await one.get("1") == {"counter": 30}
+        assert await cron.sessions.get("1") == {"counter": 30}
