@@ -274,7 +274,7 @@ async def test_edit_and_updates_over_two_connections_to_one_sqlite_file(
         async def edit() -> None:
             async with cron.sessions.edit("1") as current:
                 value = current.get("counter", 0)
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
                 current.counter = value + 1
 
         async with anyio.create_task_group() as group:
