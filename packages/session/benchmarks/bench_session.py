@@ -69,11 +69,14 @@ class Update:
 # -- the two sides --------------------------------------------------------------------------
 
 
-async def through_middleware(mw: Any, updates: int, change: bool) -> None:
+async def through_middleware(mw: Any, updates: int, change: bool | None) -> None:
+    """``change=None``: a handler that never touches the session (``lazy=True``)."""
     for i in range(updates):
         context = Update(i % USERS)
 
         async def handler(context: Any = context) -> None:
+            if change is None:
+                return
             if change:
                 context.session.counter += 1
             else:
@@ -306,13 +309,14 @@ async def measure_redis(url: str, updates: int) -> list[tuple[str, str, float, f
             ("changed, ttl_ms=60000", 60_000, True),
             ("unchanged, no ttl", None, False),
             ("changed, no ttl", None, True),
+            ("lazy=True, the handler never awaits it", 60_000, None),
         ]
         for label, ttl_ms, change in cases:
             store: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix, ttl_ms=ttl_ms)
             for u in range(USERS):
                 await store.set(str(u), record(u))
             # The Redis lease lands later: this part counts the lease-free path.
-            mw = session(storage=store, isolation="process")
+            mw = session(storage=store, isolation="process", lazy=change is None)
             await client.ping()  # the connection is made and its handshake counted before the reset
             await client.config_resetstat()
             start = time.perf_counter()
