@@ -178,6 +178,17 @@ async def test_stale_metadata_in_the_record_is_cleaned(isolation: Any) -> None:
 
 
 @ISOLATIONS
+@pytest.mark.parametrize("junk", [None, 5, [], {}])
+async def test_a_junk_ttl_entry_is_never_a_session_key(isolation: Any, junk: object) -> None:
+    store: MemoryStorage[Any] = MemoryStorage({"1": {"a": 1, "__ttl": junk}})
+    mw = session(storage=store, isolation=isolation)
+    seen: list[list[str]] = []
+    await run(mw, lambda s: seen.append(list(s)))
+    assert seen == [["a"]]
+    assert store._data["1"] == {"a": 1}  # cleaned on the way
+
+
+@ISOLATIONS
 async def test_errors_still_name_the_session_key(isolation: Any) -> None:
     store: MemoryStorage[Any] = MemoryStorage({"1": record()})
     mw = session(storage=store, isolation=isolation)

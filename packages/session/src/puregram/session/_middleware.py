@@ -421,9 +421,9 @@ class SessionMiddleware:
         if raw is None:
             return None, await self._new(context, key)
         stored, texts = _check_stored(key, raw)
-        meta = stored.get(TTL_KEY)
-        if meta is None:
+        if TTL_KEY not in stored:
             return stored, Session._loaded(key, stored, texts, {}, self._clock)
+        meta = stored[TTL_KEY]
         data = dict(stored)
         del data[TTL_KEY]
         return stored, Session._loaded(
