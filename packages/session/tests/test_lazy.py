@@ -348,3 +348,23 @@ def test_lazy_must_be_a_bool() -> None:
         session(lazy=1)  # type: ignore[arg-type]
     assert session(lazy=True).lazy is True
     assert session().lazy is False
+
+
+async def test_awaited_then_replaced(isolation: str) -> None:
+    mw, store = make(isolation)
+    await store.store.set("1", {"a": 1})
+
+    async def replace(context: Any) -> None:
+        current = await context.session
+        assert current.a == 1
+        context.session = {"b": 2}
+
+    await run(mw, Update(1), replace)
+    assert await store.store.get("1") == {"b": 2}
+
+    async def drop(context: Any) -> None:
+        await context.session
+        context.session = None
+
+    await run(mw, Update(1), drop)
+    assert await store.store.has("1") is False

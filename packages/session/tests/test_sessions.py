@@ -283,3 +283,31 @@ async def test_edit_and_updates_over_two_connections_to_one_sqlite_file(
                 group.start_soon(edit)
         assert await one.get("1") == {"counter": 30}
         assert await cron.sessions.get("1") == {"counter": 30}
+
+
+class TouchCounting(MemoryStorage[Any]):
+    """A ``MemoryStorage`` that also has ``touch`` and ``get_and_touch`` (as Redis and
+    SQLite do), and records which of the reads the middleware uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def get(self, key: str) -> Any:
+        self.calls.append("get")
+        return await super().get(key)
+
+    async def get_and_touch(self, key: str) -> Any:
+        self.calls.append("get_and_touch")
+        return await super().get(key)
+
+    async def touch(self, key: str) -> None:
+        self.calls.append("touch")
+
+
+async def test_get_never_rolls_the_ttl() -> None:
+    store = TouchCounting()
+    mw = session(storage=store, isolation="process")
+    await store.set("1", {"a": 1})
+    assert await mw.sessions.get("1") == {"a": 1}
+    assert store.calls == ["get"]
