@@ -189,6 +189,25 @@ async def test_a_junk_ttl_entry_is_never_a_session_key(isolation: Any, junk: obj
 
 
 @ISOLATIONS
+async def test_a_lone_surrogate_is_refused_and_nothing_saved(isolation: Any) -> None:
+    store: MemoryStorage[Any] = MemoryStorage({"1": record()})
+    mw = session(storage=store, isolation=isolation)
+
+    async def bad(s: Session) -> None:
+        s.name = "ann\ud800"
+
+    with pytest.raises(ValueError, match="lone surrogate"):
+        await run(mw, bad)
+    assert await store.get("1") == record()
+
+    async def fine(s: Session) -> None:
+        s.name = "анна"
+
+    await run(mw, fine)
+    assert (await store.get("1") or {})["name"] == "анна"
+
+
+@ISOLATIONS
 async def test_errors_still_name_the_session_key(isolation: Any) -> None:
     store: MemoryStorage[Any] = MemoryStorage({"1": record()})
     mw = session(storage=store, isolation=isolation)

@@ -695,8 +695,9 @@ def _after_loaded(key: str, current: Session, stored: dict[str, Any]) -> object:
     for name, value in data.items():
         if name in pending:
             record[name] = value  # the store's own, never handed out
-        elif value.__class__ in _LEAVES:
-            record[name] = value
+        elif value.__class__ in _LEAVES and (value.__class__ is not str or value.isascii()):
+            record[name] = value  # immutable, and nothing to check (a str may hold a lone
+            # surrogate only outside ASCII: those go through the core's check below)
         else:
             record[name] = _copy_value(key, name, value)
     if live:
