@@ -14,9 +14,17 @@ Part 2, over a real Redis: round trips per update, counted by the server itself
 Expected: 1 when unchanged (``GETEX ... PX``), 2 when changed (``GETEX`` + ``SET``).
 The server is one started by ``tools/redis_harness.py``, or ``--redis-url``.
 
+Part 3, a 1 MB session (9,000 profile entries) over ``MemoryStorage``: CPU ms per update
+(``time.process_time``, best of interleaved rounds) next to one ``json.loads`` plus one
+``json.dumps`` of the same session, measured in the same rounds; and the MB the session's
+own JSON encoder and decoder went through per update (counted by wrapping them). Targets:
+unchanged <= 1.3x, one key changed <= 1.6x. Then ``len()`` and ``popitem()`` of a
+``Session`` with 1k, 8k and 64k ttl'd keys, in µs per call: flat means O(1).
+
     hatch run python packages/session/benchmarks/bench_session.py
     hatch run python packages/session/benchmarks/bench_session.py --redis-url redis://...
     hatch run python packages/session/benchmarks/bench_session.py --no-redis
+    hatch run python packages/session/benchmarks/bench_session.py --quick --no-redis
 
 Nothing here asserts a time; it prints a Markdown table.
 """
@@ -34,7 +42,7 @@ from typing import Any
 
 import anyio
 
-from puregram.session import session
+from puregram.session import Session, _middleware, _session, session, ttl
 from puregram.storage import MemoryStorage, encode_value
 
 USERS = 1_000
@@ -61,11 +69,14 @@ class Update:
 # -- the two sides --------------------------------------------------------------------------
 
 
-async def through_middleware(mw: Any, updates: int, change: bool) -> None:
+async def through_middleware(mw: Any, updates: int, change: bool | None) -> None:
+    """``change=None``: a handler that never touches the session (``lazy=True``)."""
     for i in range(updates):
         context = Update(i % USERS)
 
         async def handler(context: Any = context) -> None:
+            if change is None:
+                return
             if change:
                 context.session.counter += 1
             else:
@@ -138,6 +149,149 @@ async def measure_memory(updates: int, rounds: int) -> list[tuple[str, float, fl
     return rows
 
 
+# -- a 1 MB session -----------------------------------------------------------------------
+
+
+def large_record() -> dict[str, Any]:
+    """About 1 MB of JSON: 9,000 profile entries, and a counter."""
+    record: dict[str, Any] = {
+        f"user{i}": {
+            "id": i,
+            "name": f"user {i}",
+            "tags": ["a", "b", "c"],
+            "score": i * 1.5,
+            "premium": i % 2 == 0,
+            "history": {"seen": [1, 2, {"last": "menu"}]},
+        }
+        for i in range(9_000)
+    }
+    record["counter"] = 0
+    return record
+
+
+def _read_one(s: Any) -> None:
+    _ = s["user7"]["name"]
+
+
+def _change_counter(s: Any) -> None:
+    s.counter += 1
+
+
+def _change_one_profile(s: Any) -> None:
+    s["user7"]["tags"].append("d")
+
+
+def _read_all_change_one(s: Any) -> None:
+    for value in s.values():
+        _ = value
+    s.counter += 1
+
+
+def _append_to_the_big_list(s: Any) -> None:
+    s["log"].append({"id": -1})
+
+
+LARGE_CASES = [
+    ("unchanged (reads one key)", _read_one, 1.3),
+    ("one key changed (counter += 1)", _change_counter, 1.6),
+    ("one key changed (user7.tags.append)", _change_one_profile, 1.6),
+    ("reads every key, changes one", _read_all_change_one, None),
+    ("1 MB in one key (a list): append to it", _append_to_the_big_list, None),
+]
+
+
+class Counted:
+    """Wraps an encoder or a decoder of the session and adds up the text it handled."""
+
+    def __init__(self, inner: Callable[..., Any], decode: bool) -> None:
+        self.inner, self.decode, self.chars = inner, decode, 0
+
+    def __call__(self, arg: Any, *rest: Any) -> Any:
+        result = self.inner(arg, *rest)
+        text = arg if self.decode else (result if isinstance(result, str) else "")
+        self.chars += len(text)
+        return result
+
+
+async def measure_large(rounds: int) -> list[tuple[str, float, float, float, float, float | None]]:
+    base = large_record()
+    text = json.dumps(base)
+
+    def floor() -> None:
+        json.dumps(json.loads(text))
+
+    rows = []
+    one_key = json.dumps({"log": list(base.values())[:-1], "counter": 0})
+    for label, change, target in LARGE_CASES:
+        source = one_key if change is _append_to_the_big_list else text
+        store: MemoryStorage[Any] = MemoryStorage({"1": json.loads(source)})
+        mw = session(storage=store, isolation="process")
+
+        async def update(change: Callable[[Any], None] = change, mw: Any = mw) -> None:
+            context = Update(1)
+
+            async def handler() -> None:
+                change(context.session)
+
+            await mw(context, handler)
+
+        floor_times: list[float] = []
+        mw_times: list[float] = []
+        for _ in range(rounds):
+            start = time.process_time()
+            floor()
+            floor_times.append(time.process_time() - start)
+            start = time.process_time()
+            await update()
+            mw_times.append(time.process_time() - start)
+        # The same update once more, with the encoders and decoders counted.
+        patched = [
+            (_session, "_text", False),
+            (_session, "_scan", True),
+            (_middleware, "_text", False),
+            (_middleware, "_scan", True),
+        ]
+        saved = [(module, name, getattr(module, name)) for module, name, _ in patched]
+        counters = []
+        for module, name, decode in patched:
+            counter = Counted(getattr(module, name), decode)
+            counters.append(counter)
+            setattr(module, name, counter)
+        real_encode_value = encode_value
+        encoded = Counted(real_encode_value, False)
+        setattr(_middleware, "encode_value", encoded)  # noqa: B010
+        try:
+            await update()
+        finally:
+            for module, name, value in saved:
+                setattr(module, name, value)
+            setattr(_middleware, "encode_value", real_encode_value)  # noqa: B010
+        enc_mb = (counters[0].chars + counters[2].chars + encoded.chars) / 1e6
+        dec_mb = (counters[1].chars + counters[3].chars) / 1e6
+        floor_ms, mw_ms = min(floor_times) * 1e3, min(mw_times) * 1e3
+        rows.append((label, mw_ms, floor_ms, enc_mb, dec_mb, target))
+    return rows
+
+
+def measure_ttl_keys(sizes: tuple[int, ...]) -> list[tuple[int, float, float]]:
+    rows = []
+    for n in sizes:
+        s = Session({}, {}, lambda: 0)
+        for i in range(n):
+            s[f"k{i}"] = ttl(i, 10**9)
+        calls = 1_000
+        start = time.perf_counter()
+        for _ in range(calls):
+            len(s)
+        len_us = (time.perf_counter() - start) / calls * 1e6
+        start = time.perf_counter()
+        while s:
+            s.popitem()
+        pop_us = (time.perf_counter() - start) / n * 1e6
+        rows.append((n, len_us, pop_us))
+    return rows
+
+
 # -- Redis ----------------------------------------------------------------------------------
 
 
@@ -155,13 +309,14 @@ async def measure_redis(url: str, updates: int) -> list[tuple[str, str, float, f
             ("changed, ttl_ms=60000", 60_000, True),
             ("unchanged, no ttl", None, False),
             ("changed, no ttl", None, True),
+            ("lazy=True, the handler never awaits it", 60_000, None),
         ]
         for label, ttl_ms, change in cases:
             store: RedisStorage[Any] = RedisStorage(client=client, prefix=prefix, ttl_ms=ttl_ms)
             for u in range(USERS):
                 await store.set(str(u), record(u))
             # The Redis lease lands later: this part counts the lease-free path.
-            mw = session(storage=store, isolation="process")
+            mw = session(storage=store, isolation="process", lazy=change is None)
             await client.ping()  # the connection is made and its handshake counted before the reset
             await client.config_resetstat()
             start = time.perf_counter()
@@ -211,6 +366,27 @@ async def main(args: argparse.Namespace) -> None:
             f"| {minimal_us:.2f} | {mw_us / minimal_us:.2f}x "
             f"| {lease_us:.2f} | {lease_us / hand_us:.2f}x |"
         )
+    large_rounds = 5 if args.quick else 15
+    print(
+        f"\nA 1 MB session over MemoryStorage, CPU ms per update, best of {large_rounds} "
+        "interleaved rounds:\n"
+    )
+    print(
+        "| update | middleware ms | json.loads + json.dumps ms | ratio | target "
+        "| MB encoded | MB decoded |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, mw_ms, floor_ms, enc_mb, dec_mb, target in await measure_large(large_rounds):
+        shown = f"<= {target}x" if target else "-"
+        print(
+            f"| {label} | {mw_ms:.1f} | {floor_ms:.1f} | {mw_ms / floor_ms:.2f}x | {shown} "
+            f"| {enc_mb:.2f} | {dec_mb:.2f} |"
+        )
+    print("\nA Session with n ttl'd keys (none due), µs per call:\n")
+    print("| ttl keys | len() µs | popitem() µs |")
+    print("| ---: | ---: | ---: |")
+    for n, len_us, pop_us in measure_ttl_keys((1_000, 8_000, 64_000)):
+        print(f"| {n:,} | {len_us:.2f} | {pop_us:.2f} |")
     if args.no_redis:
         return
     url = args.redis_url or start_redis()
@@ -231,5 +407,8 @@ if __name__ == "__main__":
     parser.add_argument("--redis-url", help="use this server instead of starting one")
     parser.add_argument("--redis-updates", type=int, default=2_000)
     parser.add_argument("--no-redis", action="store_true", help="skip the Redis part")
+    parser.add_argument("--quick", action="store_true", help="fewer updates and rounds")
     arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.updates, arguments.rounds = 5_000, 5
     anyio.run(main, arguments, backend=arguments.backend)

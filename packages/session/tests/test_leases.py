@@ -204,10 +204,10 @@ async def test_a_remove_refused_with_lease_lost_propagates_and_deletes_nothing()
 
 @pytest.mark.parametrize("make_store", [MemoryStorage, lambda: LruMemoryStorage(max=10)])
 async def test_the_default_over_a_memory_store_is_the_stores_lease(make_store: Any) -> None:
-    assert session(storage=make_store()).isolation == "store"  # type: ignore[attr-defined]
-    assert session().isolation == "store"  # type: ignore[attr-defined]
+    assert session(storage=make_store()).isolation == "store"
+    assert session().isolation == "store"
     plain = session(storage=LeaseCounting(), isolation="process")
-    assert plain.isolation == "process"  # type: ignore[attr-defined]
+    assert plain.isolation == "process"
 
 
 async def test_two_middlewares_on_one_store_keep_all_100_overlapping_updates() -> None:
@@ -307,7 +307,7 @@ class Plain:
 async def test_isolation_store_needs_a_lock_storage() -> None:
     with pytest.raises(TypeError, match=r"session\(isolation='store'\) needs a store with lock"):
         session(storage=Plain(), isolation="store")
-    assert session(storage=Plain()).isolation == "process"  # type: ignore[attr-defined]
+    assert session(storage=Plain()).isolation == "process"
 
 
 @pytest.mark.parametrize(

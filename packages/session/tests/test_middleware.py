@@ -14,6 +14,7 @@ from puregram.session import (
     NoSessionError,
     Session,
     _middleware,
+    _session,
     session,
     ttl,
 )
@@ -137,7 +138,9 @@ async def test_get_storage_key_sync_and_async() -> None:
 
 async def test_get_storage_key_must_return_str_or_none() -> None:
     mw = session(get_storage_key=lambda context: context.sender_id)
-    with pytest.raises(TypeError, match="get_storage_key must return str or None, got int"):
+    with pytest.raises(
+        TypeError, match=r"get_storage_key must return a str, a .* mapping or None, got int"
+    ):
         await run(mw, Update(1), bump)
 
 
@@ -437,11 +440,20 @@ async def test_the_fast_decoder_turns_recursion_into_corrupt_value(
         raise RecursionError("maximum recursion depth exceeded while decoding a JSON object")
 
     monkeypatch.setattr(_middleware, "_scan", too_deep)
-    store: MemoryStorage[Any] = MemoryStorage({"1": {"counter": 1}})
-    with pytest.raises(CorruptValueError, match="nested too deeply") as info:
-        await run(session(storage=store, isolation=isolation), Update(1), bump)
-    assert info.value.key == "1"
-    assert store._data == {"1": {"counter": 1}}
+    monkeypatch.setattr(_session, "_scan", too_deep)  # a value is copied when first read
+    store: MemoryStorage[Any] = MemoryStorage({"1": {"counter": 1, "profile": {"a": 1}}})
+
+    async def assign_tags(context: Any) -> None:
+        context.session.tags = ["x"]
+
+    async def read_profile(context: Any) -> None:
+        context.session.profile["a"] += 1
+
+    for handler in (assign_tags, read_profile):  # the save's copy, then the first read's
+        with pytest.raises(CorruptValueError, match="nested too deeply") as info:
+            await run(session(storage=store, isolation=isolation), Update(1), handler)
+        assert info.value.key == "1"
+        assert store._data == {"1": {"counter": 1, "profile": {"a": 1}}}
 
 
 @ISOLATIONS

@@ -9,12 +9,18 @@ def test_all_is_pinned() -> None:
     assert sorted(puregram.session.__all__) == [
         "CorruptValueError",
         "ForeignValueError",
+        "LazySession",
         "LeaseLostError",
         "NoSessionError",
         "Session",
         "SessionLayer",
+        "SessionMiddleware",
+        "Sessions",
         "StorageError",
         "__version__",
+        "by_chat",
+        "by_sender",
+        "by_user_in_chat",
         "session",
         "ttl",
     ]

@@ -19,9 +19,10 @@ EXAMPLES = readme_examples.collect(README)
 
 
 def test_the_readme_has_the_examples_it_promises() -> None:
-    # install/counter, three ttl scenarios, two typing examples, no-session, bad value,
-    # two middlewares sharing one store's lease
-    assert len(EXAMPLES) == 10
+    # install/counter, three ttl scenarios, two typing examples, no-session, handled=,
+    # bad value, two middlewares sharing one store's lease; storage keys, lazy sessions,
+    # sessions outside an update, the Python half of sharing a store with Node.js
+    assert len(EXAMPLES) == 14
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)

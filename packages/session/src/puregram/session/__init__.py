@@ -3,7 +3,11 @@
 The map of the package:
 
 - ``session()``: the middleware that sets ``context.session`` and saves it after the
-  handler (``_middleware.py``);
+  handler, ``SessionMiddleware`` (what it returns), ``LazySession`` (``context.session``
+  with ``lazy=True``) and ``Sessions`` (``middleware.sessions``: access outside an
+  update), in ``_middleware.py``;
+- ``by_sender``, ``by_chat``, ``by_user_in_chat``: ready ``get_storage_key`` functions, and
+  the ``{user, chat, thread, key}`` key descriptor (``_keys.py``);
 - ``Session``: the mapping the handler sees, with attribute access (``_session.py``);
 - ``ttl()``: mark a session key to expire (``_ttl.py``);
 - ``SessionLayer[S]``: typing for a context that carries a session (``_layer.py``);
@@ -20,20 +24,27 @@ from ._errors import (
     NoSessionError,
     StorageError,
 )
+from ._keys import by_chat, by_sender, by_user_in_chat
 from ._layer import SessionLayer
-from ._middleware import session
+from ._middleware import LazySession, SessionMiddleware, Sessions, session
 from ._session import Session
 from ._ttl import ttl
 
 __all__ = [
     "CorruptValueError",
     "ForeignValueError",
+    "LazySession",
     "LeaseLostError",
     "NoSessionError",
     "Session",
     "SessionLayer",
+    "SessionMiddleware",
+    "Sessions",
     "StorageError",
     "__version__",
+    "by_chat",
+    "by_sender",
+    "by_user_in_chat",
     "session",
     "ttl",
 ]

@@ -59,3 +59,6 @@ class NoSession:
 
     def __bool__(self) -> NoReturn:
         self._raise()
+
+    def __await__(self) -> NoReturn:  # ``await context.session`` with session(lazy=True)
+        self._raise()
