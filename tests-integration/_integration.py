@@ -286,8 +286,8 @@ async def open_store(
     """A fresh store of ``kind`` (one of ``LOCAL_KINDS``, ``REDIS_KINDS`` or
     ``POSTGRES_KINDS``): SQLite on a new file in ``folder`` opened with
     ``SqliteStorage.open``, Redis under a prefix of its own, PostgreSQL on a new table
-    (dropped on exit) through ``PostgresStorage.open``. ``enhanced-*`` wraps the store in ``enhance_storage(ttl_ms=...)`` on
-    ``clock``. Closed (file, client) on exit."""
+    (dropped on exit) through ``PostgresStorage.open``. ``enhanced-*`` wraps the store
+    in ``enhance_storage(ttl_ms=...)`` on ``clock``. Closed (file, client, pool) on exit."""
     base_kind = kind.removeprefix("enhanced-")
 
     def wrap(base: KVStorage[Any]) -> KVStorage[Any]:

@@ -33,9 +33,7 @@ CASES = [
     pytest.param(backend, kind, id=f"{kind}-{backend}")
     for kind in LOCAL_KINDS
     for backend in ("asyncio", "trio")
-] + [
-    pytest.param("asyncio", kind, id=f"{kind}-asyncio") for kind in REDIS_KINDS + POSTGRES_KINDS
-]
+] + [pytest.param("asyncio", kind, id=f"{kind}-asyncio") for kind in REDIS_KINDS + POSTGRES_KINDS]
 
 USERS = 6
 UPDATES = 15

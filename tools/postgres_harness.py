@@ -25,6 +25,7 @@ be found or started, the fixtures skip with one line saying how to get one.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import os
 import pwd
@@ -39,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -200,11 +202,11 @@ class PostgresServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def _popen(self, command: list[str], log: object) -> subprocess.Popen[bytes]:
+    def _popen(self, command: list[str], log: BinaryIO) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
-            stdout=log,  # type: ignore[arg-type]
+            stdout=log,
             stderr=subprocess.STDOUT,
             user=self._user,
             group=None if self._user is None else pwd.getpwnam(self._user).pw_gid,
@@ -278,10 +280,8 @@ class PostgresServer:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=10)
         # Backends notice the dead postmaster on their own; wait until none is left so
         # that a restart does not find the old shared memory in use.

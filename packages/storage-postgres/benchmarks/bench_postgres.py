@@ -32,7 +32,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from puregram.storage_postgres import PostgresStorage  # noqa: E402
+from puregram.storage_postgres import PostgresStorage
 
 VALUE = {"counter": 42, "name": "alice", "step": "menu", "items": [1, 2, 3], "flag": True}
 KEYS = [f"user:{index}" for index in range(1_000)]

@@ -11,11 +11,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tools.postgres_harness import (  # noqa: F401 - fixtures
-    postgres_server_factory,
-    postgres_url,
-    pytest_sessionfinish,
-)
+from tools.postgres_harness import postgres_server_factory as postgres_server_factory
+from tools.postgres_harness import postgres_url as postgres_url
+from tools.postgres_harness import pytest_sessionfinish as pytest_sessionfinish
 
 
 @pytest.fixture

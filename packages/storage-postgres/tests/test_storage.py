@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import asyncpg
 import pytest
 
 from puregram.storage import CorruptValueError, ForeignValueError
@@ -72,7 +73,7 @@ async def test_bad_keys_raise_before_any_sql(pool: Any, table: str) -> None:
         await store.set("a\x00b", 1)
     with pytest.raises(TypeError):
         await store.get(5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="a\\\\x00b|NUL"):
+    with pytest.raises(ValueError, match="NUL"):
         await store.get("a\x00b")
     # A NUL inside a value is JSON-escaped, so it is fine.
     await store.set("k", "a\x00b")
@@ -98,7 +99,8 @@ async def test_the_boundary_a_row_is_live_while_expires_at_is_now(pool: Any, tab
     store: PostgresStorage[Any] = PostgresStorage(pool=pool, table=table, ttl_ms=100, clock=clock)
     await store.set("k", 1)
     clock.now += 100
-    assert await store.has("k") and await store.get("k") == 1
+    assert await store.has("k")
+    assert await store.get("k") == 1
     clock.now += 1
     assert not await store.has("k")
     assert await store.get("k") is None
@@ -149,7 +151,14 @@ async def test_prefix_lists_one_range_in_code_point_order(pool: Any, table: str)
     names = ["a", "a:", "a:1", "a:2", "a:\U0010ffff", "a;", "b", "A:1", "a:é", "a:Z"]
     for name in names:
         await store.set(name, name)
-    assert [k async for k in store.keys(prefix="a:")] == ["a:", "a:1", "a:2", "a:Z", "a:é", "a:\U0010ffff"]
+    assert [k async for k in store.keys(prefix="a:")] == [
+        "a:",
+        "a:1",
+        "a:2",
+        "a:Z",
+        "a:é",
+        "a:\U0010ffff",
+    ]
     assert [v async for v in store.values(prefix="a:2")] == ["a:2"]
     assert [k async for k in store.keys()] == sorted(names)
     assert [e async for e in store.entries(prefix="zz")] == []
@@ -210,14 +219,18 @@ async def test_open_owns_its_pool(postgres_url: str, table: str) -> None:
     store = await PostgresStorage.open(postgres_url, table=table)
     await store.set("k", 1)
     await store.aclose()
-    with pytest.raises(Exception):  # noqa: B017 - asyncpg: the pool is closed
+    with pytest.raises(asyncpg.InterfaceError, match="closed"):
         await store.get("k")
     async with PostgresStorage.open(postgres_url, table=table) as again:
         assert await again.get("k") == 1
 
 
-async def test_stores_starting_together_create_the_table_once(postgres_url: str, table: str) -> None:
-    opened = await asyncio.gather(*(PostgresStorage.open(postgres_url, table=table) for _ in range(4)))
+async def test_stores_starting_together_create_the_table_once(
+    postgres_url: str, table: str
+) -> None:
+    opened = await asyncio.gather(
+        *(PostgresStorage.open(postgres_url, table=table) for _ in range(4))
+    )
     try:
         await asyncio.gather(*(store.set(f"k{n}", n) for n, store in enumerate(opened)))
         assert sorted([k async for k in opened[0].keys()]) == ["k0", "k1", "k2", "k3"]
@@ -230,7 +243,7 @@ async def test_stores_starting_together_create_the_table_once(postgres_url: str,
     ("ddl", "words"),
     [
         ("(key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at BIGINT)", "COLLATE"),
-        ('(key INT PRIMARY KEY, value TEXT NOT NULL, expires_at BIGINT)', "'key' is 'integer'"),
+        ("(key INT PRIMARY KEY, value TEXT NOT NULL, expires_at BIGINT)", "'key' is 'integer'"),
         ('(key TEXT COLLATE "C", value TEXT NOT NULL, expires_at BIGINT)', "primary key"),
         ('(key TEXT COLLATE "C" PRIMARY KEY, value TEXT, expires_at BIGINT)', "NOT NULL"),
         ('(key TEXT COLLATE "C" PRIMARY KEY, value JSONB NOT NULL, expires_at BIGINT)', "jsonb"),

@@ -179,8 +179,7 @@ class Statements:
         # replaced without its text ever being parsed.
         old = f"{t}.value::jsonb"
         going_on = (
-            f"CASE WHEN {t}.expires_at < $3 THEN false "
-            f"ELSE ({old}->>'resetAt')::numeric > $3 END"
+            f"CASE WHEN {t}.expires_at < $3 THEN false ELSE ({old}->>'resetAt')::numeric > $3 END"
         )
         # A live row that is not a counter belongs to someone else: no update, no row
         # returned, and count_hit raises instead of overwriting it.

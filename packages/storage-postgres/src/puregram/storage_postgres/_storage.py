@@ -61,7 +61,9 @@ def _check_options(
         else check_ms("sweep_interval_ms", sweep_interval_ms, owner=owner)
     )
     if clock is not None and not callable(clock):
-        raise TypeError(f"PostgresStorage clock must be a callable returning unix ms, got {clock!r}")
+        raise TypeError(
+            f"PostgresStorage clock must be a callable returning unix ms, got {clock!r}"
+        )
     return ttl, interval
 
 
@@ -123,8 +125,8 @@ class PostgresStorage(Generic[V]):
         "_prepare_lock",
         "_ready",
         "_sql",
-        "_sweep_task",
         "_sweep_interval",
+        "_sweep_task",
         "_table",
         "_ttl_ms",
     )
@@ -430,7 +432,9 @@ class PostgresStorage(Generic[V]):
                 value: V = decode_value(key, raw)
                 yield key, value
 
-    async def _pages(self, prefix: str, statements: tuple[str, str, str, str]) -> AsyncIterator[Any]:
+    async def _pages(
+        self, prefix: str, statements: tuple[str, str, str, str]
+    ) -> AsyncIterator[Any]:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {type(prefix).__name__}: {prefix!r}")
         prefix = _key(prefix)
