@@ -7,7 +7,7 @@ asks for one of its fixtures.
 
 import pytest
 
-pytest_plugins = ["tools.redis_harness"]
+pytest_plugins = ["tools.redis_harness", "tools.postgres_harness"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -30,6 +30,9 @@ ENHANCED_TTL_MS = 3_600_000
 
 LOCAL_KINDS = ["memory", "lru", "sqlite", "enhanced-sqlite", "enhanced-lru"]
 REDIS_KINDS = ["redis", "redis-cluster", "enhanced-redis"]
+POSTGRES_KINDS = ["postgres", "enhanced-postgres"]
+"""Stores on a real PostgreSQL server (asyncio only: asyncpg); they skip when there is
+no server (see tools/postgres_harness.py)."""
 
 
 class Update:
@@ -247,6 +250,29 @@ def _redis_case(kind: str, storage: Any, client: Any, prefix: str) -> StoreCase:
     return StoreCase(kind, storage, raw_get, raw_keys, mark, marked)
 
 
+def _postgres_case(kind: str, storage: Any, pool: Any, table: str) -> StoreCase:
+    """The store's own pool, with raw statements on its table."""
+    marks: dict[str, str] = {}
+    t = f'"{table}"'
+
+    async def raw_get(key: str) -> Any:
+        text = await pool.fetchval(f"SELECT value FROM {t} WHERE key = $1", key)
+        return None if text is None else json.loads(text)
+
+    async def raw_keys() -> set[str]:
+        return {row[0] for row in await pool.fetch(f"SELECT key FROM {t}")}
+
+    async def mark(key: str) -> None:
+        marks[key] = json.dumps(await raw_get(key), indent=1)
+        await pool.execute(f"UPDATE {t} SET value = $1 WHERE key = $2", marks[key], key)
+
+    async def marked(key: str) -> bool:
+        text = await pool.fetchval(f"SELECT value FROM {t} WHERE key = $1", key)
+        return bool(text == marks[key])
+
+    return StoreCase(kind, storage, raw_get, raw_keys, mark, marked)
+
+
 @asynccontextmanager
 async def open_store(
     kind: str,
@@ -255,11 +281,13 @@ async def open_store(
     clock: Callable[[], int],
     redis_url: Callable[[], str],
     cluster_url: Callable[[], str],
+    postgres_url: Callable[[], str] | None = None,
 ) -> AsyncIterator[StoreCase]:
-    """A fresh store of ``kind`` (one of ``LOCAL_KINDS`` or ``REDIS_KINDS``): SQLite on a
-    new file in ``folder`` opened with ``SqliteStorage.open``, Redis under a prefix of
-    its own. ``enhanced-*`` wraps the store in ``enhance_storage(ttl_ms=...)`` on
-    ``clock``. Closed (file, client) on exit."""
+    """A fresh store of ``kind`` (one of ``LOCAL_KINDS``, ``REDIS_KINDS`` or
+    ``POSTGRES_KINDS``): SQLite on a new file in ``folder`` opened with
+    ``SqliteStorage.open``, Redis under a prefix of its own, PostgreSQL on a new table
+    (dropped on exit) through ``PostgresStorage.open``. ``enhanced-*`` wraps the store
+    in ``enhance_storage(ttl_ms=...)`` on ``clock``. Closed (file, client, pool) on exit."""
     base_kind = kind.removeprefix("enhanced-")
 
     def wrap(base: KVStorage[Any]) -> KVStorage[Any]:
@@ -292,6 +320,16 @@ async def open_store(
             yield _redis_case(kind, wrap(store), client, prefix)
         finally:
             await client.aclose()
+    elif base_kind == "postgres":
+        from puregram.storage_postgres import PostgresStorage
+
+        assert postgres_url is not None, "open_store needs postgres_url for a postgres kind"
+        table = f"it_{uuid.uuid4().hex[:16]}"
+        async with PostgresStorage.open(postgres_url(), table=table) as pg_store:
+            try:
+                yield _postgres_case(kind, wrap(pg_store), pg_store._pool, table)
+            finally:
+                await pg_store._pool.execute(f'DROP TABLE IF EXISTS "{table}", "{table}:leases"')
     else:
         raise ValueError(f"unknown store kind {kind!r}")
 

@@ -1,4 +1,6 @@
-"""Fixtures for the cross-package tests: real SQLite files, real Redis servers.
+"""Fixtures for the cross-package tests: real SQLite files, real Redis and PostgreSQL
+servers (``tools/postgres_harness.py``, registered by the root conftest like the Redis
+harness).
 
 The root ``conftest.py`` runs every async test on asyncio and trio and registers the
 Redis harness (``redis_url``, ``redis_cluster_url``, ``redis_server_factory``). A test
@@ -28,7 +30,7 @@ from _integration import OpenStore, StoreCase, open_store  # noqa: E402
 def store_opener(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
     """``async with store_opener(kind, clock=...) as case``: a fresh store of ``kind``.
 
-    Redis servers start only when a Redis kind asks for one."""
+    Redis and PostgreSQL servers start only when a kind of theirs asks for one."""
 
     def opener(kind: str, *, clock: Callable[[], int]) -> AbstractAsyncContextManager[StoreCase]:
         return open_store(
@@ -37,6 +39,7 @@ def store_opener(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
             clock=clock,
             redis_url=lambda: str(request.getfixturevalue("redis_url")),
             cluster_url=lambda: str(request.getfixturevalue("redis_cluster_url")),
+            postgres_url=lambda: str(request.getfixturevalue("postgres_url")),
         )
 
     return opener

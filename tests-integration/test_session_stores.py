@@ -1,9 +1,9 @@
 """Session over every store, read back raw from the backend.
 
 Each test runs on: MemoryStorage, LruMemoryStorage, SqliteStorage on a file, RedisStorage
-on one server and on a 3-primary cluster, and enhance_storage layered on SQLite, Redis
-and LruMemoryStorage. Local stores run on asyncio and trio; Redis ones on asyncio
-(redis-py).
+on one server and on a 3-primary cluster, PostgresStorage on a table, and
+enhance_storage layered on SQLite, Redis, PostgreSQL and LruMemoryStorage. Local stores
+run on asyncio and trio; Redis and PostgreSQL ones on asyncio (redis-py, asyncpg).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from _integration import (
     ENHANCED_TTL_MS,
     LOCAL_KINDS,
     NOW,
+    POSTGRES_KINDS,
     REDIS_KINDS,
     FakeClock,
     OpenStore,
@@ -32,7 +33,7 @@ CASES = [
     pytest.param(backend, kind, id=f"{kind}-{backend}")
     for kind in LOCAL_KINDS
     for backend in ("asyncio", "trio")
-] + [pytest.param("asyncio", kind, id=f"{kind}-asyncio") for kind in REDIS_KINDS]
+] + [pytest.param("asyncio", kind, id=f"{kind}-asyncio") for kind in REDIS_KINDS + POSTGRES_KINDS]
 
 USERS = 6
 UPDATES = 15

@@ -1,5 +1,5 @@
-"""One storage instance behind session and rate-limit at once, on memory, a SQLite file
-and Redis: both records sit side by side, each in its own documented format."""
+"""One storage instance behind session and rate-limit at once, on memory, a SQLite file,
+Redis and PostgreSQL: both records sit side by side, each in its own documented format."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ CASES = [
     pytest.param(backend, kind, id=f"{kind}-{backend}")
     for kind in ("memory", "sqlite")
     for backend in ("asyncio", "trio")
-] + [pytest.param("asyncio", kind, id=f"{kind}-asyncio") for kind in ("redis", "redis-cluster")]
+] + [
+    pytest.param("asyncio", kind, id=f"{kind}-asyncio")
+    for kind in ("redis", "redis-cluster", "postgres")
+]
 
 USERS = 4
 UPDATES = 5

@@ -71,6 +71,14 @@ SECTIONS = (
         "`SqliteStorage` against bare `sqlite3` statements on the same kind of file.",
     ),
     Section(
+        "storage-postgres",
+        "`puregram.storage_postgres`",
+        "packages/storage-postgres/benchmarks/bench_postgres.py",
+        "`PostgresStorage` against bare asyncpg statements on the same pool, asyncpg "
+        "against psycopg 3, and py-key-value-aio's PostgreSQL store; on a server the "
+        "harness starts (tools/postgres_harness.py).",
+    ),
+    Section(
         "session",
         "`puregram.session`",
         "packages/session/benchmarks/bench_session.py",

@@ -14,6 +14,7 @@ PACKAGES = {
     "puregram.storage": "puregram-storage",
     "puregram.storage_redis": "puregram-storage-redis",
     "puregram.storage_sqlite": "puregram-storage-sqlite",
+    "puregram.storage_postgres": "puregram-storage-postgres",
     "puregram.session": "puregram-session",
     "puregram.rate_limit": "puregram-rate-limit",
 }
