@@ -262,7 +262,7 @@ class RedisStorage(Generic[V]):
                 name = self._name(raw)
                 if reserved is not None and name.startswith(reserved):
                     continue  # a lease, not a key of this store
-                if once.first(name):
+                if once.first(raw):
                     yield name
 
     async def values(self) -> AsyncGenerator[V, None]:
@@ -281,14 +281,13 @@ class RedisStorage(Generic[V]):
         reserved = self._reserved
         async for batch in scan_batches(self._client, self._run, self._pattern):
             once.new_batch()
-            names: list[str] = []
+            # The batch's own objects, not decoded copies: a name is decoded again when it
+            # is yielded, so long names are not held twice.
             raws: list[Any] = []
             for raw in batch:
-                name = self._name(raw)
-                if reserved is not None and name.startswith(reserved):
+                if reserved is not None and self._name(raw).startswith(reserved):
                     continue
-                if once.first(name):
-                    names.append(name)
+                if once.first(raw):
                     raws.append(raw)
             if not raws:
                 continue
@@ -297,11 +296,12 @@ class RedisStorage(Generic[V]):
             except UnicodeDecodeError:
                 # decode_responses=True met bytes that are not UTF-8 somewhere in the batch:
                 # read the batch key by key so that the error names the culprit.
-                for name in names:
-                    await self.get(name)
+                for raw in raws:
+                    await self.get(self._name(raw))
                 raise
-            for name, text in zip(names, found, strict=True):
+            for raw, text in zip(raws, found, strict=True):
                 if text is not None:
+                    name = self._name(raw)
                     yield name, cast(V, decode_value(name, text))
 
 
