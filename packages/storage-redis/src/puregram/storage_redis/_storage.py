@@ -247,16 +247,29 @@ class RedisStorage(Generic[V]):
         text = raw.decode() if isinstance(raw, bytes) else raw
         return text[len(self._prefix) :]
 
-    async def keys(self) -> AsyncGenerator[str, None]:
-        """Yield every key under the prefix (prefix removed), in no particular order.
+    def _match(self, prefix: object, method: str) -> str:
+        """The ``SCAN MATCH`` pattern of the keys starting with ``prefix``."""
+        if prefix.__class__ is str and prefix == "":
+            return self._pattern
+        prefix = check_text("prefix", prefix, owner=f"RedisStorage.{method}")
+        return escape_glob(self._prefix + prefix) + "*"
 
-        ``SCAN MATCH`` in batches (on a cluster, on every primary). A key that exists
-        for the whole iteration is yielded; none of the first 10,000 keys is yielded
-        twice (see the README for SCAN's caveats beyond that).
+    def keys(self, *, prefix: str = "") -> AsyncGenerator[str, None]:
+        """Yield every key under the store's prefix (which is removed), in no particular
+        order; with ``prefix``, only the keys that start with it.
+
+        ``SCAN MATCH`` in batches (on a cluster, on every primary), the pattern being the
+        store's prefix plus ``prefix`` with their glob characters escaped: ``prefix`` is
+        literal text. A key that exists for the whole iteration is yielded; none of the
+        first 10,000 keys is yielded twice (see the README for SCAN's caveats beyond
+        that). A ``prefix`` that is not a ``str`` is a ``TypeError``, raised here.
         """
+        return self._keys(self._match(prefix, "keys"))
+
+    async def _keys(self, pattern: str) -> AsyncGenerator[str, None]:
         once = Once()
         reserved = self._reserved
-        async for batch in scan_batches(self._client, self._run, self._pattern):
+        async for batch in scan_batches(self._client, self._run, pattern):
             once.new_batch()
             for raw in batch:
                 name = self._name(raw)
@@ -265,21 +278,29 @@ class RedisStorage(Generic[V]):
                 if once.first(raw):
                     yield name
 
-    async def values(self) -> AsyncGenerator[V, None]:
-        """Yield the value of every key under the prefix, like ``entries``."""
-        async for _, value in self.entries():
+    def values(self, *, prefix: str = "") -> AsyncGenerator[V, None]:
+        """Yield the value of every key under the prefix (starting with ``prefix``, when
+        given), like ``entries``."""
+        return self._values(self._match(prefix, "values"))
+
+    async def _values(self, pattern: str) -> AsyncGenerator[V, None]:
+        async for _, value in self._entries(pattern):
             yield value
 
-    async def entries(self) -> AsyncGenerator[tuple[str, V], None]:
-        """Yield ``(key, value)`` for every key under the prefix.
+    def entries(self, *, prefix: str = "") -> AsyncGenerator[tuple[str, V], None]:
+        """Yield ``(key, value)`` for every key under the prefix; with ``prefix``, for the
+        keys that start with it (as in ``keys``).
 
         Per batch: one ``SCAN`` and one ``MGET`` (on a cluster, ``MGET``s grouped by hash
         slot and pipelined). A key deleted between the two is skipped; a value that is
         not JSON raises ``CorruptValueError`` naming its key.
         """
+        return self._entries(self._match(prefix, "entries"))
+
+    async def _entries(self, pattern: str) -> AsyncGenerator[tuple[str, V], None]:
         once = Once()
         reserved = self._reserved
-        async for batch in scan_batches(self._client, self._run, self._pattern):
+        async for batch in scan_batches(self._client, self._run, pattern):
             once.new_batch()
             # The batch's own objects, not decoded copies: a name is decoded again when it
             # is yielded, so long names are not held twice.
