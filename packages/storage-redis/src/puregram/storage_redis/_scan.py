@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from hashlib import sha256
 from typing import Any
 
@@ -70,16 +71,22 @@ async def scan_batches(client: Any, run: Run, pattern: str) -> AsyncIterator[lis
             break
 
 
-async def fetch_values(client: Any, run: Run, keys: list[Any]) -> list[Any]:
+async def fetch_values(
+    client: Any, run: Run, keys: list[Any], gate: AbstractAsyncContextManager[None] | None = None
+) -> list[Any]:
     """The raw values of ``keys``, in order, ``None`` for a key gone since the scan.
 
-    One ``MGET``; on a cluster one ``MGET`` per hash slot, pipelined per node (redis-py's
-    ``mget_nonatomic``), so a batch can never fail with ``CROSSSLOT``.
+    One ``MGET`` through ``run``; on a cluster one ``MGET`` per hash slot, pipelined per
+    node (redis-py's ``mget_nonatomic``, inside ``gate`` when given: it bypasses
+    ``run``), so a batch can never fail with ``CROSSSLOT``.
     """
     if callable(getattr(client, "mget_nonatomic", None)) and callable(
         getattr(client, "get_primaries", None)
     ):
-        return list(await client.mget_nonatomic(keys))
+        if gate is None:
+            return list(await client.mget_nonatomic(keys))
+        async with gate:
+            return list(await client.mget_nonatomic(keys))
     return list(await run("MGET", *keys))
 
 
