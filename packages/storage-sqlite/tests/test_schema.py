@@ -45,8 +45,8 @@ async def test_tables_a_and_a_expires_at_share_a_file(tmp_path: Path, driver: Mo
 def test_the_expiry_index_is_named_outside_every_valid_table_name(tmp_path: Path) -> None:
     db = connect(tmp_path / "kv.db")
     SqliteStorage(db=db, table="a")
-    sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-    assert db.execute(sql).fetchall() == [("a:expires_at",)]
+    sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
+    assert db.execute(sql).fetchall() == [("a:expires_at",), ("a:key_expires_at",)]
     with pytest.raises(ValueError, match="table must match"):
         SqliteStorage(db=db, table="a:expires_at")
     db.close()
@@ -56,7 +56,8 @@ async def test_a_file_from_version_0_1_moves_to_the_new_index(
     tmp_path: Path, driver: ModuleType
 ) -> None:
     """A file made by 0.1's statements: the store keeps its rows, drops the old index
-    (it is exactly 0.1's), makes the new one, and the name "a_expires_at" is free."""
+    (it is exactly 0.1's), makes the new one and the covering index, and the name
+    "a_expires_at" is free."""
     path = tmp_path / "old.db"
     old = driver.connect(str(path), isolation_level=None)
     old.execute(TS_TABLE.format(t='"a"'))
@@ -67,6 +68,7 @@ async def test_a_file_from_version_0_1_moves_to_the_new_index(
     store: SqliteStorage[Any] = SqliteStorage(db=db, table="a", clock=lambda: 10)
     assert objects(db) == [
         ("index", "a:expires_at", "a"),
+        ("index", "a:key_expires_at", "a"),
         ("index", "sqlite_autoindex_a_1", "a"),
         ("table", "a", "a"),
     ]
@@ -77,7 +79,7 @@ async def test_a_file_from_version_0_1_moves_to_the_new_index(
     other: SqliteStorage[int] = SqliteStorage(db=db, table="a_expires_at")
     await other.set("k", 1)
     SqliteStorage(db=db, table="a")  # a second construction changes nothing
-    assert len(objects(db)) == 6  # two tables, each with its key and its expiry index
+    assert len(objects(db)) == 8  # two tables, each with its key, expiry and covering index
     db.close()
 
 
