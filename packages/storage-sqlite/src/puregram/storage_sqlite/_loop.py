@@ -8,10 +8,9 @@ Time slices. Every statement runs on the loop's thread, so a task that keeps cal
 store without awaiting anything else (a busy handler, a long walk, 200 tasks taking turns
 on one store) would hold the loop. ``due()`` says whether the current slice, shared by
 every store on this thread, has lasted ``SLICE_S``; ``pause()`` then yields to the loop
-once (``asyncio.sleep(0)``, ``trio.lowlevel.checkpoint()``). The first task to come back
-from a pause starts the next slice; the others, woken in the same loop turn after the
-slice ran out again, yield again without running a statement, so one loop turn lasts
-about ``SLICE_S`` plus one statement, however many tasks take turns.
+by parking the task until a later loop turn hands it the next slice (see ``pause``),
+so one loop turn lasts about ``SLICE_S`` plus one statement, however many tasks take
+turns.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from collections import deque
 from time import perf_counter
 from typing import Any
 
@@ -72,10 +72,18 @@ async def checkpoint() -> None:
 
 
 class _Slice(threading.local):
-    """When this thread's current slice began (``perf_counter`` seconds). One per thread,
-    since each thread runs its own loop."""
+    """This thread's slices: one per thread, since each thread runs its own loop.
 
-    started = 0.0
+    ``started``: when the current slice began (``perf_counter`` seconds). ``waiters``:
+    the tasks parked until their turn, first in, first out. ``wake_pending``: a wake-up
+    is scheduled on ``loop`` (the asyncio loop or trio token these belong to; another
+    loop on this thread starts afresh)."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.waiters: deque[Any] = deque()
+        self.wake_pending = False
+        self.loop: object = None
 
 
 _slice = _Slice()
@@ -87,15 +95,82 @@ def due() -> bool:
 
 
 async def pause() -> None:
-    """Yield to the loop until this task may run a statement in a fresh slice."""
+    """Wait for a turn in a fresh slice: park, first in first out, until a wake-up
+    hands this task the next slice.
+
+    One waiter is woken per wake-up, so the loop steps only the tasks that can run,
+    never all the tasks that wait (which would make each loop turn cost the number of
+    waiting tasks). A wake-up that finds the slice used up (the task woken last ran it
+    out in this loop turn) waits one loop turn more, so that the timers and I/O that
+    came due meanwhile run first: under asyncio it is a timer due at once, which the
+    loop runs after the timers due before it. Wake-ups go on while waiters remain, so
+    a parked task never depends on another task coming back to the store."""
     state = _slice
-    while True:
-        yielded = perf_counter()
-        await checkpoint()
-        now = perf_counter()
-        if state.started <= yielded:
-            # Nobody started a slice since this task yielded: the loop has had its turn.
-            state.started = now
-            return
-        if now - state.started < SLICE_S:
-            return
+    try:
+        loop: Any = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        if state.loop is not loop:
+            state.__init__()  # type: ignore[misc]
+            state.loop = loop
+        waiter: Any = loop.create_future()
+        state.waiters.append(waiter)
+        if not state.wake_pending:
+            state.wake_pending = True
+            loop.call_at(loop.time(), _wake_asyncio, state, loop, False)
+        try:
+            await waiter
+        except BaseException:
+            waiter.cancel()  # the wake-up skips it
+            raise
+        return
+    trio = _trio()
+    token = trio.lowlevel.current_trio_token()
+    if state.loop is not token:
+        state.__init__()  # type: ignore[misc]
+        state.loop = token
+    event = trio.Event()
+    state.waiters.append(event)
+    if not state.wake_pending:
+        state.wake_pending = True
+        token.run_sync_soon(_wake_trio, state, token, False)
+    await event.wait()
+
+
+def _wake_asyncio(state: _Slice, loop: Any, deferred: bool) -> None:
+    if state.loop is not loop:
+        return
+    if not deferred and due():
+        loop.call_at(loop.time(), _wake_asyncio, state, loop, True)
+        return
+    state.wake_pending = False
+    waiters = state.waiters
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():  # not cancelled meanwhile
+            waiter.set_result(None)
+            break
+    state.started = perf_counter()
+    if waiters:
+        state.wake_pending = True
+        loop.call_at(loop.time(), _wake_asyncio, state, loop, False)
+
+
+def _wake_trio(state: _Slice, token: Any, deferred: bool) -> None:
+    if state.loop is not token:
+        return
+    if not deferred and due():
+        token.run_sync_soon(_wake_trio, state, token, True)
+        return
+    state.wake_pending = False
+    waiters = state.waiters
+    while waiters:
+        event = waiters.popleft()
+        if event.statistics().tasks_waiting:  # not cancelled meanwhile
+            event.set()
+            break
+    state.started = perf_counter()
+    if waiters:
+        state.wake_pending = True
+        token.run_sync_soon(_wake_trio, state, token, False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import time
 from time import perf_counter
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,7 @@ from puregram.storage import (
     encode_value,
 )
 
+from ._checkpoint import POKE_EVERY, STORE_AUTOCHECKPOINT, Checkpointer
 from ._connect import Connection, connect
 from ._errors import DatabaseMovedError, SchemaError
 from ._leases import SqliteLease, take
@@ -128,6 +130,7 @@ class SqliteStorage(Generic[V]):
 
     __slots__ = (
         "_check_at",
+        "_checkpointer",
         "_clock",
         "_closed",
         "_covered",
@@ -141,6 +144,7 @@ class SqliteStorage(Generic[V]):
         "_sweeper",
         "_table",
         "_ttl_ms",
+        "_until_poke",
     )
 
     def __init__(
@@ -172,6 +176,8 @@ class SqliteStorage(Generic[V]):
         self._owns_db = False
         self._lease_table_known = False
         self._covered = False
+        self._checkpointer: Checkpointer | None = None
+        self._until_poke = POKE_EVERY
         self._lease_queue = LocalLeases()
         self._file: tuple[str, int, int] | None = None
         self._check_at = math.inf  # no file to watch (yet)
@@ -203,7 +209,12 @@ class SqliteStorage(Generic[V]):
         """Open ``path`` with ``connect`` (WAL, ``synchronous=NORMAL``, ``busy_timeout``,
         autocommit) and return a store that owns the connection: ``close()`` closes it.
         ``read_only=True``: see ``connect``; reads work (also on read-only media), and
-        every write raises the driver's ``OperationalError`` saying so."""
+        every write raises the driver's ``OperationalError`` saying so.
+
+        A writable file in WAL mode also gets a thread that runs its WAL checkpoints
+        (see ``_checkpoint``), so that no statement of the store holds the loop while
+        SQLite copies the WAL back and syncs: the store's connection checkpoints by
+        itself only past 10,000 WAL pages. ``close()`` stops the thread."""
         # A bad option raises before the file is created.
         check_table(table)
         _check_options(ttl_ms, sweep_interval_ms, clock)
@@ -216,6 +227,17 @@ class SqliteStorage(Generic[V]):
             db.close()
             raise
         store._owns_db = True
+        if not read_only and store._file is not None:
+            try:
+                mode = db.execute("PRAGMA journal_mode").fetchall()[0][0]
+                if str(mode).lower() == "wal":
+                    store._checkpointer = Checkpointer(
+                        store._file[0], sqlite3 if driver is None else driver
+                    )
+                    db.execute(f"PRAGMA wal_autocheckpoint = {STORE_AUTOCHECKPOINT}")
+            except BaseException:
+                db.close()
+                raise
         return store
 
     def _prepare(self) -> None:
@@ -673,6 +695,9 @@ class SqliteStorage(Generic[V]):
         self._pending_start = False
         if self._sweeper is not None:
             await self._sweeper.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._owns_db:
             self._owns_db = False
             self._db.close()
@@ -742,6 +767,11 @@ class SqliteStorage(Generic[V]):
         except BaseException as exc:
             self._abort(exc, key)
             raise
+        if self._checkpointer is not None:
+            self._until_poke -= 1
+            if not self._until_poke:
+                self._until_poke = POKE_EVERY
+                self._checkpointer.poke()
         return rows, cursor.rowcount
 
     def _run_one(self, sql: str, params: tuple[Any, ...], key: str | None) -> Any:
