@@ -60,7 +60,7 @@ _PAGE = 500  # rows per iteration page: bounded memory, few statements
 _SWEEP_FIRST = 256
 _SWEEP_MIN = 16
 _SWEEP_MAX = 16_384
-_SWEEP_TARGET_S = 0.001
+_SWEEP_TARGET_S = 0.002
 _SQLITE_READONLY = 8
 # How often a write looks whether the database file is still the one the store opened:
 # an os.stat costs about a third of a write, a clock read a hundredth.
@@ -381,6 +381,9 @@ class SqliteStorage(Generic[V]):
             self._check_file(key)
         ttl = self._ttl_ms
         expires_at = None if ttl is None else self._clock() + ttl
+        if self._checkpointer is not None:
+            # A large value writes a page per 4 KiB: it counts as that many statements.
+            self._until_poke -= len(text) >> 12
         self._run_change(self._sql.set, (key, text, expires_at), key)
 
     async def delete(self, key: str) -> None:
@@ -680,7 +683,7 @@ class SqliteStorage(Generic[V]):
         """Delete every row expired now and return how many, in batches: each batch is
         one DELETE (and one commit) of the first expired rows in expiry order, found
         through the partial index on ``expires_at``, so the cost follows the expired
-        rows, not the table. Batches are sized to take about a millisecond, and the
+        rows, not the table. Batches are sized to take about 2 ms, and the
         sweep yields to the loop between two of them when its slice ran out. Writes of
         other tasks may run between batches; a cancelled sweep keeps the batches it
         committed. Once the store knows the lease table, one more DELETE removes
@@ -733,6 +736,8 @@ class SqliteStorage(Generic[V]):
             started = perf_counter()
             deleted = self._run_change(statement, (now, size), None)
             total += deleted
+            if self._checkpointer is not None:
+                self._checkpointer.poke()  # a batch writes many pages
             if deleted < size:
                 return total
             took = perf_counter() - started
@@ -769,7 +774,7 @@ class SqliteStorage(Generic[V]):
             raise
         if self._checkpointer is not None:
             self._until_poke -= 1
-            if not self._until_poke:
+            if self._until_poke <= 0:
                 self._until_poke = POKE_EVERY
                 self._checkpointer.poke()
         return rows, cursor.rowcount
