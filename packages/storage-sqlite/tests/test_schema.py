@@ -221,3 +221,110 @@ def test_the_table_name_matches_whatever_its_case(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="table 'KV'"):
         SqliteStorage(db=db, table="KV")
     db.close()
+
+
+# -- the covering index (key, expires_at) ----------------------------------------------
+
+COVERING = ("index", "puregram_kv:key_expires_at", "puregram_kv")
+
+
+def plan_of(db: Any, statements: list[str], starts: str) -> str:
+    """The query plan of the first recorded statement that starts with ``starts``."""
+    sql = next(sql for sql in statements if sql.lstrip().upper().startswith(starts))
+    return " / ".join(str(step[3]) for step in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+async def test_has_and_keys_read_only_the_covering_index(tmp_path: Path, driver: ModuleType) -> None:
+    db = connect(tmp_path / "kv.db", driver=driver)
+    store: SqliteStorage[Any] = SqliteStorage(db=db, ttl_ms=60_000)
+    await store.set("k", "x" * 100_000)
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    assert await store.has("k")
+    assert [key async for key in store.keys()] == ["k"]
+    db.set_trace_callback(None)
+    assert "COVERING INDEX puregram_kv:key_expires_at" in plan_of(db, statements, "SELECT 1")
+    assert "COVERING INDEX puregram_kv:key_expires_at" in plan_of(db, statements, "SELECT KEY")
+    db.close()
+
+
+@pytest.mark.parametrize("old", ["typescript", "version-0.1", "version-0.2"])
+async def test_an_older_file_gets_the_covering_index_once(
+    tmp_path: Path, driver: ModuleType, old: str
+) -> None:
+    """Files as the TypeScript package (table only), 0.1 (its index) and 0.2 (the
+    expiry index, no covering one) made them: the store adds the covering index, keeps
+    every row, and a second store changes nothing."""
+    path = tmp_path / "old.db"
+    made = driver.connect(str(path), isolation_level=None)
+    made.execute(TS_TABLE.format(t="puregram_kv"))
+    if old == "version-0.1":
+        made.execute(OLD_INDEX.format(t="puregram_kv"))
+    if old == "version-0.2":
+        made.execute(
+            'CREATE INDEX IF NOT EXISTS "puregram_kv:expires_at" ON "puregram_kv" '
+            "(expires_at) WHERE expires_at IS NOT NULL"
+        )
+    made.execute("""INSERT INTO puregram_kv VALUES ('k', '{"n":1}', NULL), ('e', '2', 5)""")
+    made.close()
+    db = connect(path, driver=driver)
+    store: SqliteStorage[Any] = SqliteStorage(db=db, clock=lambda: 10)
+    assert COVERING in objects(db)
+    assert await store.get("k") == {"n": 1}
+    assert await store.has("k") and not await store.has("e")
+    assert [key async for key in store.keys()] == ["k"]
+    before = objects(db)
+    changes = db.total_changes
+    SqliteStorage(db=db)
+    assert objects(db) == before
+    assert db.total_changes == changes  # nothing written the second time
+    db.close()
+
+
+async def test_a_read_only_open_of_an_older_file_writes_nothing(
+    tmp_path: Path, driver: ModuleType
+) -> None:
+    path = tmp_path / "old.db"
+    made = driver.connect(str(path), isolation_level=None)
+    made.execute("PRAGMA journal_mode = WAL")
+    made.execute(TS_TABLE.format(t="puregram_kv"))
+    made.execute(OLD_INDEX.format(t="puregram_kv"))
+    made.executemany(
+        "INSERT INTO puregram_kv VALUES (?, ?, NULL)", [(f"ns:{i}", str(i)) for i in range(30)]
+    )
+    made.execute("INSERT INTO puregram_kv VALUES ('other', '1', NULL)")
+    made.close()  # the last connection: the WAL is checkpointed and removed
+    content = path.read_bytes()
+    store: SqliteStorage[Any] = SqliteStorage.open(path, read_only=True)
+    assert COVERING not in objects(store._db)
+    assert await store.has("ns:1")
+    assert await store.get("ns:2") == 2
+    assert len([key async for key in store.keys(prefix="ns:")]) == 30
+    assert len([entry async for entry in store.entries()]) == 31
+    await store.close()
+    assert path.read_bytes() == content
+
+
+async def test_an_index_dropped_under_the_store_is_done_without(
+    tmp_path: Path, driver: ModuleType
+) -> None:
+    db = connect(tmp_path / "kv.db", driver=driver)
+    store: SqliteStorage[int] = SqliteStorage(db=db)
+    await store.set("k", 1)
+    db.execute('DROP INDEX "puregram_kv:key_expires_at"')
+    assert await store.has("k")
+    assert not await store.has("missing")
+    assert [key async for key in store.keys()] == ["k"]
+    db.close()
+
+
+async def test_an_object_of_yours_with_the_covering_name_is_not_relied_on(
+    tmp_path: Path,
+) -> None:
+    db = connect(tmp_path / "kv.db")
+    db.execute(TS_TABLE.format(t="puregram_kv"))
+    db.execute('CREATE INDEX "puregram_kv:key_expires_at" ON puregram_kv (value)')
+    store: SqliteStorage[int] = SqliteStorage(db=db)
+    await store.set("k", 1)
+    assert await store.has("k")
+    db.close()
