@@ -43,6 +43,7 @@ from puregram.session import session
 from puregram.storage_sqlite import SqliteStorage, connect
 from puregram.storage_sqlite import _loop as loop_module
 
+aiosqlite: Any
 try:
     import aiosqlite
 except ImportError:  # pragma: no cover - the bench env installs it
@@ -202,15 +203,15 @@ async def concurrent_updates(mw: Any, updates: int, tasks: int) -> float:
 
 async def part_concurrent(path: Path, rows: int, updates: int, rounds: int) -> list[str]:
     store: SqliteStorage[Any] = SqliteStorage.open(path)
-    fill(store._db, ((str(i), json.dumps(record(i)), None) for i in range(rows)))  # noqa: SLF001
+    fill(store._db, ((str(i), json.dumps(record(i)), None) for i in range(rows)))
     own_db = connect(path)
     own: SqliteStorage[Any] = SqliteStorage(db=own_db)
     contestants: dict[str, Callable[[], Awaitable[float]]] = {}
     mw_store = session(storage=store, isolation="process")
     contestants["SqliteStorage.open"] = lambda: concurrent_updates(mw_store, updates, 200)
     mw_own = session(storage=own, isolation="process")
-    contestants["SqliteStorage(db=connect(...)), checkpoints in the loop"] = (
-        lambda: concurrent_updates(mw_own, updates, 200)
+    contestants["SqliteStorage(db=connect(...)), checkpoints in the loop"] = lambda: (
+        concurrent_updates(mw_own, updates, 200)
     )
 
     async def without_slices() -> float:
@@ -244,7 +245,7 @@ async def part_concurrent(path: Path, rows: int, updates: int, rounds: int) -> l
         f"200 tasks, {updates:,} session updates per round (get + set each), file of "
         f"{rows:,} rows, best of {rounds} interleaved rounds for throughput; lateness "
         f"of a 1 ms ticker over all rounds, in wall time and without the time the OS ran "
-        f"other processes (\"held\"). Goal: p99 <= 5 ms, throughput >= 1.5x aiosqlite.",
+        f'other processes ("held"). Goal: p99 <= 5 ms, throughput >= 1.5x aiosqlite.',
         "",
         "| store | updates/s | vs aiosqlite | ticker late p50 ms | p99 ms | max ms "
         "| held p99 ms | held max ms |",
@@ -254,11 +255,11 @@ async def part_concurrent(path: Path, rows: int, updates: int, rounds: int) -> l
     for name in contestants:
         rate = updates / best[name]
         versus = f"{rate / aio_rate:.2f}x" if aio_rate else "n/a"
-        samples, own = late[name], held[name]
+        samples, kept = late[name], held[name]
         lines.append(
             f"| {name} | {rate:,.0f} | {versus} | {ms(percentile(samples, 0.5))} | "
             f"{ms(percentile(samples, 0.99))} | {ms(max(samples))} | "
-            f"{ms(percentile(own, 0.99))} | {ms(max(own))} |"
+            f"{ms(percentile(kept, 0.99))} | {ms(max(kept))} |"
         )
     return lines
 
@@ -409,9 +410,7 @@ async def part_sweep(folder: Path, total: int, expired: int) -> list[str]:
         await asyncio.sleep(0.005)
         start = time.perf_counter()
         # 0.1's sweep: one statement; the loop is held for all of it.
-        deleted = db.execute(
-            f"DELETE FROM {TABLE} WHERE expires_at < ?", (now_ms(),)
-        ).rowcount
+        deleted = db.execute(f"DELETE FROM {TABLE} WHERE expires_at < ?", (now_ms(),)).rowcount
         seconds = time.perf_counter() - start
         await asyncio.sleep(0)
     rows.append(
@@ -472,7 +471,7 @@ async def part_value_size(folder: Path, rows: int, ops: int, rounds: int) -> lis
             ((f"k{i:06d}", json.dumps("x" * (size - 2)), now_ms() + 10**9) for i in range(rows)),
         )
         plain_db.execute(f'DROP INDEX "{TABLE}:key_expires_at"')
-        plain._covered = False  # noqa: SLF001 - what a read-only store of an old file does
+        plain._covered = False
         setups.append((label, store, bare, plain, db, plain_db))
     rng = random.Random(13)
     keys = [f"k{rng.randrange(rows):06d}" for _ in range(ops)]

@@ -64,8 +64,7 @@ def test_the_schema_is_exactly_as_documented(tmp_path: Path) -> None:
         ("expires_at", "INTEGER", 0, 0),
     ]
     indexes = db.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-        "ORDER BY name"
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
     ).fetchall()
     assert indexes == [
         (

@@ -81,7 +81,7 @@ async def test_only_the_namespace_is_listed(db: Any) -> None:
 
 async def test_a_namespace_over_many_pages_with_neighbours(db: Any) -> None:
     store: SqliteStorage[Any] = SqliteStorage(db=db)
-    rows = [(f"ns:{i:05d}", "1", None) for i in range(1_234)]
+    rows: list[tuple[str, str, int | None]] = [(f"ns:{i:05d}", "1", None) for i in range(1_234)]
     rows += [(f"ns;{i:05d}", "1", None) for i in range(700)]
     rows += [(f"nr:{i:05d}", "1", None) for i in range(700)]
     rows += [("ns:expired", "1", 5)]
@@ -132,5 +132,6 @@ async def test_a_prefix_walk_searches_an_index_never_scans(db: Any, rowid: str) 
         )
         assert plan.startswith("SEARCH"), plan
         assert "SCAN" not in plan, plan
-        assert "key>" in plan and "key<" in plan, plan  # both ends of the range
+        assert "key>" in plan, plan  # both ends of the range
+        assert "key<" in plan, plan
         assert "INDEX" in plan or "PRIMARY KEY" in plan, plan

@@ -234,7 +234,9 @@ def plan_of(db: Any, statements: list[str], starts: str) -> str:
     return " / ".join(str(step[3]) for step in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
 
 
-async def test_has_and_keys_read_only_the_covering_index(tmp_path: Path, driver: ModuleType) -> None:
+async def test_has_and_keys_read_only_the_covering_index(
+    tmp_path: Path, driver: ModuleType
+) -> None:
     db = connect(tmp_path / "kv.db", driver=driver)
     store: SqliteStorage[Any] = SqliteStorage(db=db, ttl_ms=60_000)
     await store.set("k", "x" * 100_000)
@@ -271,7 +273,8 @@ async def test_an_older_file_gets_the_covering_index_once(
     store: SqliteStorage[Any] = SqliteStorage(db=db, clock=lambda: 10)
     assert COVERING in objects(db)
     assert await store.get("k") == {"n": 1}
-    assert await store.has("k") and not await store.has("e")
+    assert await store.has("k")
+    assert not await store.has("e")
     assert [key async for key in store.keys()] == ["k"]
     before = objects(db)
     changes = db.total_changes

@@ -7,6 +7,7 @@ never a time."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -66,7 +67,7 @@ async def test_a_burst_that_awaits_nothing_else_lets_other_tasks_run(
             seen.append(watcher.runs)
         watcher.stopped = True
     # The watcher ran between every two operations of the burst.
-    assert all(later > earlier for earlier, later in zip(seen, seen[1:])), seen
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen)), seen
     await store.close()
 
 
@@ -136,7 +137,7 @@ async def test_a_task_cancelled_while_it_waits_for_its_turn_strands_no_one(
 async def test_a_long_walk_lets_other_tasks_run_between_pages_and_rows(
     store: SqliteStorage[Any], every_statement_yields: None
 ) -> None:
-    db = store._db
+    db: Any = store._db
     db.executemany(
         "INSERT INTO puregram_kv VALUES (?, ?, NULL)", [(f"k{i:05d}", "1") for i in range(1_200)]
     )
@@ -146,7 +147,7 @@ async def test_a_long_walk_lets_other_tasks_run_between_pages_and_rows(
         await anyio.lowlevel.checkpoint()
         pages: list[int] = []
         async for key in store.keys():
-            if key.endswith("000") or key.endswith("500"):
+            if key.endswith(("000", "500")):
                 pages.append(watcher.runs)
         rows: list[int] = []
         async for _key, _value in store.entries():
@@ -154,7 +155,7 @@ async def test_a_long_walk_lets_other_tasks_run_between_pages_and_rows(
         watcher.stopped = True
     assert len(set(pages)) == len(pages) == 3, pages  # 3 pages of 500: a yield before each
     assert len(rows) == 1_200
-    assert all(later > earlier for earlier, later in zip(rows, rows[1:]))  # between rows
+    assert all(later > earlier for earlier, later in itertools.pairwise(rows))
     await store.close()
 
 
@@ -212,7 +213,7 @@ async def test_a_sweep_of_many_batches_leaves_only_live_rows(
     tmp_path: Path, tiny_sweep_batches: None
 ) -> None:
     store: SqliteStorage[Any] = SqliteStorage.open(tmp_path / "kv.db", clock=lambda: 1_000)
-    db = store._db
+    db: Any = store._db
     rows = [(f"k{i:04d}", str(i), 500 + i if i % 3 else None) for i in range(600)]
     rows += [(f"e{i:04d}", str(i), 999 - i % 400) for i in range(300)]  # all expired
     rows += [(f"n{i:04d}", str(i), 1_000) for i in range(50)]  # live: expires_at >= now
@@ -231,7 +232,7 @@ async def test_a_cancelled_sweep_keeps_its_committed_batches(
     tmp_path: Path, every_statement_yields: None, tiny_sweep_batches: None
 ) -> None:
     store: SqliteStorage[Any] = SqliteStorage.open(tmp_path / "kv.db", clock=lambda: 1_000)
-    db = store._db
+    db: Any = store._db
     db.executemany(
         "INSERT INTO puregram_kv VALUES (?, '1', 5)", [(f"k{i:03d}",) for i in range(70)]
     )
@@ -245,6 +246,7 @@ async def test_a_cancelled_sweep_keeps_its_committed_batches(
                     break
             scope.cancel()
     left = db.execute(count).fetchone()[0]
-    assert left % 7 == 0 and 0 < left < 70  # whole batches of 7 went, not all of them
+    assert left % 7 == 0  # whole batches of 7 went
+    assert 0 < left < 70  # some, not all
     assert await store.sweep() == left
     await store.close()

@@ -73,7 +73,7 @@ class Checkpointer:
                     return
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except Exception:  # noqa: BLE001 - the next poke tries again
+                except Exception:  # the next poke tries again
                     logger.debug("background WAL checkpoint failed", exc_info=True)
         finally:
             db.close()

@@ -83,7 +83,7 @@ class _Slice(threading.local):
         self.started = 0.0
         self.waiters: deque[Any] = deque()
         self.wake_pending = False
-        self.loop: object = None
+        self.loop: Any = None
 
 
 _slice = _Slice()

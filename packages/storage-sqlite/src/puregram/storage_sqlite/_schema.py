@@ -228,8 +228,7 @@ class Statements:
             # One batch of a sweep: the first rows in expiry order (the partial index),
             # each deleted by its key (WITHOUT ROWID tables have no rowid).
             sweep_batch=(
-                f"DELETE FROM {t} WHERE key IN "
-                f"(SELECT key FROM {t} WHERE expires_at < ? LIMIT ?)"
+                f"DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at < ? LIMIT ?)"
             ),
             # Leases live beside the data, never in it: the data table keeps the format
             # the TypeScript package reads. A row is a held lease until expires_at < now.
@@ -265,8 +264,7 @@ class Statements:
             # A prefix walk: the key range [prefix, end of prefix), a SEARCH of the
             # covering index (or the primary key), never a SCAN.
             first_keys_below=(
-                f"SELECT key FROM {t} WHERE key >= ? AND key < ? AND {live} "
-                "ORDER BY key LIMIT ?"
+                f"SELECT key FROM {t} WHERE key >= ? AND key < ? AND {live} ORDER BY key LIMIT ?"
             ),
             next_keys_below=(
                 f"SELECT key FROM {t} WHERE key > ? AND key < ? AND {live} ORDER BY key LIMIT ?"

@@ -11,9 +11,9 @@ import math
 import os
 import sqlite3
 import time
-from time import perf_counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from time import perf_counter
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
