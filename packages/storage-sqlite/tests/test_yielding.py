@@ -250,3 +250,20 @@ async def test_a_cancelled_sweep_keeps_its_committed_batches(
     assert 0 < left < 70  # some, not all
     assert await store.sweep() == left
     await store.close()
+
+
+def test_coroutines_driven_by_hand_run_without_a_loop(tmp_path: Path) -> None:
+    """No asyncio or trio loop: the store has nothing to yield to and simply runs."""
+    store: SqliteStorage[int] = SqliteStorage.open(tmp_path / "kv.db")
+    _loop._slice.started = 0.0  # the slice has run out
+
+    def run(coroutine: Any) -> Any:
+        try:
+            coroutine.send(None)
+        except StopIteration as done:
+            return done.value
+        raise AssertionError("the coroutine waited for something")
+
+    run(store.set("k", 1))
+    assert run(store.get("k")) == 1
+    run(store.close())

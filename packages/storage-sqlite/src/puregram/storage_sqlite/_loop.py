@@ -125,7 +125,12 @@ async def pause() -> None:
             waiter.cancel()  # the wake-up skips it
             raise
         return
-    trio = _trio()
+    if not trio_is_running():
+        # Another loop library (or coroutines driven by hand): nothing to yield to
+        # that this module knows; go on in a fresh slice, as before time slices.
+        state.started = perf_counter()
+        return
+    trio = sys.modules["trio"]
     token = trio.lowlevel.current_trio_token()
     if state.loop is not token:
         state.__init__()  # type: ignore[misc]
