@@ -100,11 +100,12 @@ async def pause() -> None:
 
     One waiter is woken per wake-up, so the loop steps only the tasks that can run,
     never all the tasks that wait (which would make each loop turn cost the number of
-    waiting tasks). A wake-up that finds the slice used up (the task woken last ran it
-    out in this loop turn) waits one loop turn more, so that the timers and I/O that
-    came due meanwhile run first: under asyncio it is a timer due at once, which the
-    loop runs after the timers due before it. Wake-ups go on while waiters remain, so
-    a parked task never depends on another task coming back to the store."""
+    waiting tasks). Under asyncio a wake-up is a timer due at once, which the loop runs
+    after the timers that came due before it; a wake-up that follows another and finds
+    the slice used up (by the task woken last, in this loop turn) waits one loop turn
+    more, so that the timers and I/O that came due meanwhile run first. Wake-ups go on
+    while waiters remain, so a parked task never depends on another task coming back
+    to the store."""
     state = _slice
     try:
         loop: Any = asyncio.get_running_loop()
@@ -117,8 +118,10 @@ async def pause() -> None:
         waiter: Any = loop.create_future()
         state.waiters.append(waiter)
         if not state.wake_pending:
+            # Timers that came due during the slice run first: the loop moves them to
+            # its ready queue before this one, due later.
             state.wake_pending = True
-            loop.call_at(loop.time(), _wake_asyncio, state, loop, False)
+            loop.call_at(loop.time(), _wake_asyncio, state, loop, True)
         try:
             await waiter
         except BaseException:
@@ -139,7 +142,7 @@ async def pause() -> None:
     state.waiters.append(event)
     if not state.wake_pending:
         state.wake_pending = True
-        token.run_sync_soon(_wake_trio, state, token, False)
+        token.run_sync_soon(_wake_trio, state, token, True)
     await event.wait()
 
 

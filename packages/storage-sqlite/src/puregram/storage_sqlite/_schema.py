@@ -128,6 +128,7 @@ class Statements:
     has: str
     has_covered: str
     set: str
+    set_unexpiring: str
     delete: str
     delete_expired_key: str
     touch: str
@@ -201,6 +202,15 @@ class Statements:
                 f"INSERT INTO {t} (key, value, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET "
                 "value = excluded.value, expires_at = excluded.expires_at"
+            ),
+            # A set without ttl over a row without expiry: expires_at stays out of the
+            # SET list, so SQLite leaves both expiry indexes alone and the write dirties
+            # the row's page only. No row changed: the row there has an expiry, and the
+            # full set above runs instead.
+            set_unexpiring=(
+                f"INSERT INTO {t} (key, value, expires_at) VALUES (?, ?, NULL) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+                "WHERE expires_at IS NULL"
             ),
             delete=f"DELETE FROM {t} WHERE key = ?",
             delete_expired_key=f"DELETE FROM {t} WHERE key = ? AND expires_at < ?",

@@ -369,7 +369,9 @@ class SqliteStorage(Generic[V]):
 
     async def set(self, key: str, value: V) -> None:
         """Store ``value`` (as JSON) at ``key``, expiring ``ttl_ms`` from now when set.
-        One INSERT ... ON CONFLICT DO UPDATE. A value JSON cannot hold raises
+        One INSERT ... ON CONFLICT DO UPDATE (without ``ttl_ms``, one that leaves
+        ``expires_at`` and its indexes alone, and a second, full one only when the row
+        there has an expiry to clear). A value JSON cannot hold raises
         ``TypeError``/``ValueError`` naming the key before any SQL runs."""
         key = check_key(key)  # TypeError naming a non-str key, before any SQL
         text = encode_value(key, value)
@@ -384,6 +386,8 @@ class SqliteStorage(Generic[V]):
         if self._checkpointer is not None:
             # A large value writes a page per 4 KiB: it counts as that many statements.
             self._until_poke -= len(text) >> 12
+        if expires_at is None and self._run_change(self._sql.set_unexpiring, (key, text), key):
+            return
         self._run_change(self._sql.set, (key, text, expires_at), key)
 
     async def delete(self, key: str) -> None:
