@@ -22,7 +22,7 @@ from collections import deque
 from time import perf_counter
 from typing import Any
 
-__all__ = ["SLICE_S", "checkpoint", "due", "pause", "sleep", "trio_is_running"]
+__all__ = ["SLICE_S", "due", "pause", "sleep", "trio_is_running"]
 
 SLICE_S = 0.001
 """How long the store's statements may hold the loop before one of them yields."""
@@ -60,15 +60,6 @@ async def sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
     else:
         await _trio().sleep(seconds)
-
-
-async def checkpoint() -> None:
-    """Let the running loop run its other tasks, timers and I/O once, then come back. A
-    cancellation point under both libraries."""
-    if _on_asyncio():
-        await asyncio.sleep(0)
-    else:
-        await _trio().lowlevel.checkpoint()
 
 
 class _Slice(threading.local):
