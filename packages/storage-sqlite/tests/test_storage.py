@@ -331,9 +331,7 @@ async def test_two_tables_in_one_file_are_separate(db: Any) -> None:
     assert await collect(second.keys()) == []
 
 
-async def test_a_set_without_ttl_clears_the_expiry_of_the_row_there(
-    db: Any, clock: Clock
-) -> None:
+async def test_a_set_without_ttl_clears_the_expiry_of_the_row_there(db: Any, clock: Clock) -> None:
     expiring: SqliteStorage[int] = SqliteStorage(db=db, ttl_ms=1_000, clock=clock)
     forever: SqliteStorage[int] = SqliteStorage(db=db, clock=clock)
     await expiring.set("k", 1)
