@@ -78,6 +78,14 @@ SECTIONS = (
         "`SqliteStorage` against bare `sqlite3` statements on the same kind of file.",
     ),
     Section(
+        "storage-sqlite-scale",
+        "`puregram.storage_sqlite` at scale: the event loop and value sizes",
+        "packages/storage-sqlite/benchmarks/bench_scale.py",
+        "200 concurrent session updates over a 100k-row file against aiosqlite, with a 1 ms "
+        "ticker measuring how late the loop runs it; a handler that awaits nothing; "
+        "batched sweeps; has/keys/touch with 100 B and 100 KB values.",
+    ),
+    Section(
         "storage-postgres",
         "`puregram.storage_postgres`",
         "packages/storage-postgres/benchmarks/bench_postgres.py",
