@@ -1,7 +1,7 @@
 """PostgresStorage get/set/update against the raw driver, the two async drivers against
 each other, and py-key-value-aio's PostgreSQL store when it is installed.
 
-One server (``--url``, else ``$PUREGRAM_POSTGRES_URL``, else one started by
+One server (``--postgres-url``, else ``$PUREGRAM_POSTGRES_URL``, else one started by
 ``tools/postgres_harness.py``), one run, rounds interleaved; the best round of each
 contestant counts. Prints µs per operation and ratios; asserts nothing.
 
@@ -12,7 +12,7 @@ contestant counts. Prints µs per operation and ratios; asserts nothing.
   ``json``) on the same pool: ``get``, ``set``, and ``get_and_touch`` as "update";
 - py-key-value-aio: its ``PostgreSQLStore`` get/put against ``PostgresStorage``.
 
-    python packages/storage-postgres/benchmarks/bench_postgres.py [--url DSN] [--rounds N] [--quick]
+    python packages/storage-postgres/benchmarks/bench_postgres.py [--postgres-url DSN] [--rounds N] [--quick]
 """
 
 from __future__ import annotations
@@ -220,15 +220,15 @@ def server_url(given: str | None) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--url", help="a running server (default: start one)")
+    parser.add_argument("--postgres-url", help="a running server (default: start one)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer operations per round")
     args = parser.parse_args()
-    url = server_url(args.url)
+    url = server_url(args.postgres_url)
     try:
         asyncio.run(main(url, args.rounds, 0.1 if args.quick else 1.0))
     finally:
-        if not args.url and not os.environ.get("PUREGRAM_POSTGRES_URL"):
+        if not args.postgres_url and not os.environ.get("PUREGRAM_POSTGRES_URL"):
             from tools.postgres_harness import HARNESS
 
             HARNESS.stop_all()
