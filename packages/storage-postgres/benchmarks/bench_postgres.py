@@ -12,7 +12,8 @@ contestant counts. Prints µs per operation and ratios; asserts nothing.
   ``json``) on the same pool: ``get``, ``set``, and ``get_and_touch`` as "update";
 - py-key-value-aio: its ``PostgreSQLStore`` get/put against ``PostgresStorage``.
 
-    python packages/storage-postgres/benchmarks/bench_postgres.py [--postgres-url DSN] [--rounds N] [--quick]
+    python packages/storage-postgres/benchmarks/bench_postgres.py \
+        [--postgres-url DSN] [--rounds N] [--quick]
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import math
 import os
@@ -43,9 +44,10 @@ from puregram.session import session
 from puregram.storage_sqlite import SqliteStorage, connect
 from puregram.storage_sqlite import _loop as loop_module
 
+# Imported by name: the bench env installs aiosqlite, the type-checking env does not.
 aiosqlite: Any
 try:
-    import aiosqlite
+    aiosqlite = importlib.import_module("aiosqlite")
 except ImportError:  # pragma: no cover - the bench env installs it
     aiosqlite = None
 
