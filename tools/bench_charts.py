@@ -3,9 +3,8 @@
 ``tools/bench_all.py`` calls ``add_charts`` on the page it renders: every Markdown table
 with at least one column of ratios (every cell like ``1.06x``, or with a multiplication
 sign) becomes a horizontal bar chart, one bar per row and ratio column, with a line at
-1x, written as
-``charts/<heading>.svg`` beside the page and linked right under its table. A ratio range
-wider than 20x is drawn on a log scale. ``python tools/bench_charts.py`` redraws the
+1x, written as ``charts/<section>.svg`` beside the page and linked right under its table.
+A ratio range wider than 20x is drawn on a log scale. ``python tools/bench_charts.py`` redraws the
 charts of the committed page from its numbers, without running a benchmark.
 """
 
