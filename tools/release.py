@@ -27,16 +27,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import difflib
+import importlib
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - hatchling brings tomli on 3.10
-    import tomli as tomllib
+# tomllib from 3.11; on 3.10 hatchling's own dependency tomli, the same API.
+tomllib: Any = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
 
 try:
     from packaging.requirements import Requirement

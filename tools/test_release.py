@@ -163,5 +163,9 @@ def test_check_tag_refuses_a_tag_the_tree_does_not_hold(
     assert main(["--root", str(clone), "--check-tag", "nothing-v1"]) == 1
 
 
-def test_the_date_defaults_to_today() -> None:
-    assert datetime.date.fromisoformat(DAY)  # the tests pin it; a real run uses today (UTC)
+def test_the_release_date_is_today_in_utc(clone: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = datetime.datetime.now(datetime.timezone.utc).date()
+    assert main(["storage-core", "0.1.1", "--dry-run", "--root", str(clone)]) == 0
+    after = datetime.datetime.now(datetime.timezone.utc).date()
+    out = capsys.readouterr().out
+    assert f"+## 0.1.1 ({before})" in out or f"+## 0.1.1 ({after})" in out
