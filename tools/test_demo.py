@@ -64,3 +64,14 @@ def test_bad_options_are_refused(bad: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         _run(*bad)
     assert exc.value.code == 2
+
+
+def test_a_group_of_lost_connections_is_recognised_and_other_errors_are_not() -> None:
+    from tools.demo import _connection_errors
+
+    group = RuntimeError("group")
+    group.exceptions = (ConnectionResetError("reset"), OSError("gone"))  # type: ignore[attr-defined]
+    assert [str(leaf) for leaf in _connection_errors(group)] == ["gone", "reset"]
+    mixed = RuntimeError("group")
+    mixed.exceptions = (ConnectionResetError("reset"), KeyError("bug"))  # type: ignore[attr-defined]
+    assert _connection_errors(mixed) == []
