@@ -12,7 +12,8 @@ them all: its URL goes in ``PUREGRAM_REDIS_URL`` and, to scripts that take one, 
 ``--redis-url`` or ``PUREGRAM_REDIS_URL`` names one, and flushed between sections when
 this script started it. A script that is missing, fails or times out becomes a section
 that says so, with the end of its error output; the others still run, and the exit
-status is 1.
+status is 1. Every ratio table of a page written to a file is also drawn as an SVG bar
+chart in ``charts/`` beside it (``tools/bench_charts.py``), linked under the table.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make tools/ importable as a package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.bench_charts import add_charts
 
 __all__ = ["SECTIONS", "Section", "main", "shift_headings"]
 
@@ -512,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(page)
     else:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
+        page = add_charts(page, Path(output).parent / "charts")
         Path(output).write_text(page, encoding="utf-8")
         _progress(f"wrote {output}")
     missing = [outcome.section.name for outcome in outcomes if not outcome.ok]

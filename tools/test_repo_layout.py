@@ -1,4 +1,4 @@
-"""The repository keeps the promises of its root README and DESIGN.md."""
+"""The repository keeps the promises of its root README and of docs/design.md."""
 
 import re
 from pathlib import Path
@@ -31,8 +31,11 @@ def test_the_readme_demo_command_is_a_hatch_script() -> None:
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
 def test_every_package_has_its_own_docs_and_marker(folder: Path) -> None:
-    for name in ("pyproject.toml", "README.md", "CHANGELOG.md"):
+    for name in ("pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE"):
         assert (folder / name).is_file(), f"{folder.name} has no {name}"
+    assert (folder / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes(), (
+        f"{folder.name}/LICENSE is not a copy of the root LICENSE"
+    )
     assert not (folder / "src" / "puregram" / "__init__.py").exists()
     (sub,) = (folder / "src" / "puregram").iterdir()
     assert (sub / "py.typed").is_file()
