@@ -80,7 +80,7 @@ def test_the_default_keys_are_aiograms() -> None:
     topic = StorageKey(bot_id=1, chat_id=-5, user_id=7, thread_id=3)
     for key in (KEY, topic):
         for part in ("state", "data", "lock"):
-            assert ours.build(key, part) == theirs.build(key, part)  # type: ignore[arg-type]
+            assert ours.build(key, part) == theirs.build(key, part)
     dialog = StorageKey(bot_id=1, chat_id=-5, user_id=7, destiny="aiogd:stack")
     assert ours.build(dialog, "data") == "fsm:-5:7:aiogd:stack:data"
     with pytest.raises(ValueError, match="destiny"):
@@ -180,7 +180,7 @@ async def test_in_process_isolation_drops_unused_keys() -> None:
         async def has(self, key: str) -> bool:
             return await self.inner.has(key)
 
-    isolation = EventIsolation(Plain())  # type: ignore[arg-type]
+    isolation = EventIsolation(Plain())
     assert not isolation.cross_process
     for user in range(100):
         async with isolation.lock(StorageKey(bot_id=1, chat_id=user, user_id=user)):
