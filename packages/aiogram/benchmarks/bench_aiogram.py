@@ -144,7 +144,7 @@ async def bench_redis(url: str, ops: int, rounds: int) -> None:
 
 async def bench_sqlite(ops: int, rounds: int) -> None:
     try:
-        from aiogram_sqlite_storage.sqlitestore import SQLStorage
+        from aiogram_sqlite_storage.sqlitestore import SQLStorage  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         print("\n## SQLite\n\naiogram-sqlite-storage is not installed: no comparison.")
         return

@@ -78,9 +78,19 @@ async def test_memory_stores_keep_a_copy() -> None:
 def test_the_default_keys_are_aiograms() -> None:
     ours, theirs = FsmKeyBuilder(), DefaultKeyBuilder()
     topic = StorageKey(bot_id=1, chat_id=-5, user_id=7, thread_id=3)
-    for key in (KEY, topic):
-        for part in ("state", "data", "lock"):
-            assert ours.build(key, part) == theirs.build(key, part)
+    business = StorageKey(bot_id=1, chat_id=-5, user_id=7, business_connection_id="bc")
+    for options in (
+        {},
+        {"prefix": "p", "separator": "/"},
+        {"with_bot_id": True},
+        {"with_business_connection_id": True},
+        {"with_destiny": True},
+    ):
+        ours, theirs = FsmKeyBuilder(**options), DefaultKeyBuilder(**options)
+        for key in (KEY, topic, business):
+            for part in ("state", "data", "lock", None):
+                assert ours.build(key, part) == theirs.build(key, part)
+    ours = FsmKeyBuilder()
     dialog = StorageKey(bot_id=1, chat_id=-5, user_id=7, destiny="aiogd:stack")
     assert ours.build(dialog, "data") == "fsm:-5:7:aiogd:stack:data"
     with pytest.raises(ValueError, match="destiny"):

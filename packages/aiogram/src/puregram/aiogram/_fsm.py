@@ -103,8 +103,12 @@ class FsmStorage(BaseStorage):
         self._read: Callable[[str], Awaitable[Any]] = (
             storage.get_and_touch if is_get_touch_storage(storage) else storage.get
         )
+        # Rolling the data's ttl from get_state: only on a store that may have one (a
+        # store that says it has no ttl, ``ttl_ms is None``, is spared the call).
         self._touch: Callable[[str], Awaitable[None]] | None = (
-            storage.touch if is_ttl_storage(storage) else None
+            storage.touch
+            if is_ttl_storage(storage) and getattr(storage, "ttl_ms", 0) is not None
+            else None
         )
         self._set = storage.set
         self._delete = storage.delete
@@ -153,7 +157,7 @@ class FsmStorage(BaseStorage):
         JSON cannot hold a ``TypeError``/``ValueError`` naming the key. Either way the
         store is unchanged."""
         name = self._build(key, "data")
-        if not isinstance(data, Mapping):
+        if data.__class__ is not dict and not isinstance(data, Mapping):
             raise DataNotDictLikeError(
                 f"Data must be a dict or dict-like object, got {type(data).__name__} "
                 f"(FSM data at {name!r})"

@@ -28,6 +28,17 @@ class FsmKeyBuilder(DefaultKeyBuilder):
         part: Literal["data", "state", "lock"] | None = None,
     ) -> str:
         destiny = key.destiny
+        if destiny == DEFAULT_DESTINY and not (self.with_bot_id or self.with_destiny):
+            # The common case, built inline: the key is built on every FSM call.
+            sep = self.separator
+            head = f"{self.prefix}{sep}"
+            if self.with_business_connection_id and key.business_connection_id:
+                head += f"{key.business_connection_id}{sep}"
+            if key.thread_id:
+                head += f"{key.chat_id}{sep}{key.thread_id}{sep}{key.user_id}"
+            else:
+                head += f"{key.chat_id}{sep}{key.user_id}"
+            return f"{head}{sep}{part}" if part else head
         if destiny == DEFAULT_DESTINY or self.with_destiny:
             return super().build(key, part)
         if destiny.lstrip("-").isdigit():
