@@ -172,7 +172,6 @@ async def bench_redis(url: str, ops: int, rounds: int) -> None:
 
     client = Redis.from_url(url)
     try:
-        await client.flushdb()
         ours = FsmStorage(
             RedisStorage(client=client, prefix="ours:"), key_builder=DefaultKeyBuilder()
         )
