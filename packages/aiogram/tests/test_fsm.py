@@ -64,9 +64,12 @@ async def test_bad_data_raises_and_leaves_the_store_unchanged(
     assert await fsm.get_data(KEY) == {"ok": 1}
 
 
-async def test_memory_stores_keep_a_copy() -> None:
-    store = MemoryStorage[Any]()
-    fsm = FsmStorage(store)
+@pytest.mark.parametrize("wrapped", [False, True], ids=["memory", "enhanced-memory"])
+async def test_memory_stores_keep_a_copy(wrapped: bool) -> None:
+    from puregram.storage import enhance_storage
+
+    store: Any = MemoryStorage[Any]()
+    fsm = FsmStorage(enhance_storage(store) if wrapped else store)
     data: dict[str, Any] = {"items": [1]}
     await fsm.set_data(KEY, data)
     data["items"].append(2)

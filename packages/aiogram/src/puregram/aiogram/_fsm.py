@@ -41,6 +41,18 @@ def _kind(value: object) -> str:
     return "a JSON null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)
 
 
+def _by_reference(storage: object) -> bool:
+    """Whether ``storage`` keeps values by reference: a memory store, or a wrapper
+    (``enhance_storage``) over one."""
+    for _ in range(8):  # wrappers of wrappers, never a loop
+        if isinstance(storage, MemoryStorage | LruMemoryStorage):
+            return True
+        storage = getattr(storage, "base", None)
+        if storage is None:
+            return False
+    return False
+
+
 class FsmStorage(BaseStorage):
     """aiogram's ``BaseStorage`` over a puregram store: ``Dispatcher(storage=FsmStorage(
     SqliteStorage.open("bot.db")))``.
@@ -56,8 +68,8 @@ class FsmStorage(BaseStorage):
       ``DefaultKeyBuilder`` keys, with room for aiogram_dialog's destinies).
     - ``copy``: keep a JSON copy rather than the caller's dict; ``None`` (default) means
       "when the store keeps values by reference" (``MemoryStorage``,
-      ``LruMemoryStorage``), so a handler never changes stored data in place and data JSON
-      cannot hold fails on every store alike.
+      ``LruMemoryStorage``, ``enhance_storage`` over one), so a handler never changes
+      stored data in place and data JSON cannot hold fails on every store alike.
     - ``close_storage``: ``close()`` (aiogram calls it at shutdown) also closes the store
       when it has an async ``close`` (``SqliteStorage``); default true.
 
@@ -97,7 +109,7 @@ class FsmStorage(BaseStorage):
             )
         self.storage = storage
         self.key_builder = key_builder
-        self._copy = isinstance(storage, MemoryStorage | LruMemoryStorage) if copy is None else copy
+        self._copy = _by_reference(storage) if copy is None else copy
         self._close_storage = close_storage
         self._build = key_builder.build
         self._read: Callable[[str], Awaitable[Any]] = (
