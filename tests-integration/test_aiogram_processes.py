@@ -164,17 +164,22 @@ class Backend:
             finally:
                 db.close()
             return json.loads(rows[0][0]) if rows else None
-        import redis
+        # The asyncio client, closed with aclose(): a sync RedisCluster can leave a
+        # startup-node socket for the garbage collector (a ResourceWarning, an error here).
+        from redis.asyncio import Redis, RedisCluster
 
-        client: Any = (
-            redis.Redis.from_url(self.url)
-            if self.kind == "redis"
-            else redis.RedisCluster.from_url(self.url)
-        )
-        try:
-            raw = client.get(self.prefix + key)
-        finally:
-            client.close()
+        async def read() -> Any:
+            client: Any = (
+                Redis.from_url(self.url)
+                if self.kind == "redis"
+                else RedisCluster.from_url(self.url)
+            )
+            try:
+                return await client.get(self.prefix + key)
+            finally:
+                await client.aclose()
+
+        raw = asyncio.run(read())
         return None if raw is None else json.loads(raw)
 
 
