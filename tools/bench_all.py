@@ -113,6 +113,13 @@ SECTIONS = (
         "Hits through the limiter over each store against that store's bare counter.",
     ),
     Section(
+        "aiogram",
+        "`puregram.aiogram`",
+        "packages/aiogram/benchmarks/bench_aiogram.py",
+        "`FsmStorage` over `RedisStorage` against aiogram's own `RedisStorage`, and over "
+        "SQLite against aiogram-sqlite-storage, interleaved in one run.",
+    ),
+    Section(
         "competitors",
         "against the stores a Python bot author would pick instead",
         "tools/bench_competitors.py",

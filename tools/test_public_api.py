@@ -18,6 +18,7 @@ PACKAGES = {
     "puregram.storage_postgres": "puregram-storage-postgres",
     "puregram.session": "puregram-session",
     "puregram.rate_limit": "puregram-rate-limit",
+    "puregram.aiogram": "puregram-aiogram",
 }
 
 
