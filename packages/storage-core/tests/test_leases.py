@@ -175,3 +175,37 @@ async def test_enhance_storage_offers_lock_only_when_the_base_has_it() -> None:
             return False
 
     assert not is_lock_storage(enhance_storage(Plain()))
+
+
+# -- for adapter authors: lease_backoff and BaseLease ----------------------------------------
+
+
+def test_lease_backoff_starts_at_1_ms_doubles_and_stops_at_50_ms() -> None:
+    from puregram.storage import lease_backoff
+
+    delays = lease_backoff(jitter=lambda low, high: high)
+    assert [round(next(delays) * 1000) for _ in range(9)] == [1, 2, 4, 8, 16, 32, 50, 50, 50]
+    first = next(lease_backoff())
+    assert 0.0005 <= first <= 0.001
+
+
+def test_base_lease_keeps_the_state_every_lease_has_and_ends_once() -> None:
+    from puregram.storage import BaseLease
+
+    class OwnLease(BaseLease[str]):
+        __slots__ = ()
+
+        def end(self) -> None:
+            self._check_open()
+            self._done = True
+
+    lease = OwnLease("user:1", True, "v")
+    assert (lease.key, lease.found, lease.value) == ("user:1", True, "v")
+    assert repr(lease) == "OwnLease(key='user:1', held)"
+    lease.end()
+    assert repr(lease) == "OwnLease(key='user:1', ended)"
+    with pytest.raises(RuntimeError, match="the lease on key 'user:1' has ended already"):
+        lease.end()
+    long = OwnLease("k" * 500)
+    assert (long.found, long.value) == (False, None)
+    assert "(500 chars)" in repr(long)  # a huge key cannot flood a log line

@@ -11,6 +11,7 @@ import puregram.storage
 import puregram.storage.testing
 
 STORAGE_API = [
+    "BaseLease",
     "CorruptValueError",
     "CounterStorage",
     "EnhancedStorage",
@@ -45,6 +46,7 @@ STORAGE_API = [
     "is_iterable_storage",
     "is_lock_storage",
     "is_ttl_storage",
+    "lease_backoff",
 ]
 
 TESTING_API = ["Check", "CheckSkipped", "ConformanceError", "check_storage", "conformance_checks"]

@@ -23,7 +23,6 @@ import pytest
 
 from puregram.storage import CorruptValueError, LeaseLostError, is_lock_storage
 from puregram.storage_sqlite import SqliteStorage, connect
-from puregram.storage_sqlite._leases import retry_delays
 from tools.children import release_together
 
 pytestmark = pytest.mark.anyio
@@ -256,14 +255,6 @@ async def test_a_lease_held_elsewhere_is_retried_with_backoff(
     assert 3 <= len(attempts) <= 40, len(attempts)
     first.close()
     second.close()
-
-
-def test_retry_delays_start_at_1_ms_double_and_stop_at_50_ms() -> None:
-    delays = retry_delays(lambda low, high: high)
-    assert [round(next(delays) * 1000) for _ in range(9)] == [1, 2, 4, 8, 16, 32, 50, 50, 50]
-    jittered = retry_delays()
-    first = next(jittered)
-    assert 0.0005 <= first <= 0.001
 
 
 async def test_a_stale_holder_cannot_overwrite_the_next_holders_save(

@@ -14,8 +14,10 @@ The map of the package:
   their bounds ``MAX_MS`` and ``MAX_COUNT``), and the conformance kit in
   ``puregram.storage.testing``;
 - for plugin and adapter authors: ``KeyLocks``, per-key locks for read-modify-write
-  cycles, and ``LocalLeases``, per-key leases with deadlines inside one process (the
-  in-process queue in front of a store's own leases).
+  cycles, ``LocalLeases``, per-key leases with deadlines inside one process (the
+  in-process queue in front of a store's own leases), and ``BaseLease``, the state
+  every ``Lease`` keeps (key, value, found, ended), for a store's own lease class, and
+  ``lease_backoff``, the jittered waits between attempts at a lease held elsewhere.
 """
 
 from .__about__ import __version__
@@ -28,7 +30,7 @@ from ._errors import (
     StorageError,
     describe_key,
 )
-from ._leases import LocalLeases
+from ._leases import BaseLease, LocalLeases, lease_backoff
 from ._locks import KeyLocks
 from ._lru import LruMemoryStorage
 from ._memory import MemoryStorage
@@ -51,6 +53,7 @@ from ._protocols import (
 __all__ = [
     "MAX_COUNT",
     "MAX_MS",
+    "BaseLease",
     "CorruptValueError",
     "CounterStorage",
     "EnhancedStorage",
@@ -83,6 +86,7 @@ __all__ = [
     "is_iterable_storage",
     "is_lock_storage",
     "is_ttl_storage",
+    "lease_backoff",
 ]
 
 # Tracebacks and reprs name the public module (puregram.storage.MemoryStorage), not the

@@ -10,17 +10,34 @@ later write is refused with ``LeaseLostError``.
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from ._async import new_event, wait_event
-from ._errors import LeaseLostError
+from ._errors import LeaseLostError, describe_key
 from ._options import MAX_MS, check_ms
 
 V = TypeVar("V")
 
-__all__ = ["LocalLease", "LocalLeases"]
+__all__ = ["BaseLease", "LocalLease", "LocalLeases", "lease_backoff"]
+
+
+def lease_backoff(
+    *,
+    first_s: float = 0.001,
+    last_s: float = 0.05,
+    jitter: Callable[[float, float], float] = random.uniform,
+) -> Iterator[float]:
+    """Seconds to sleep between attempts at a lease another process holds, for adapter
+    authors: ``first_s`` (1 ms), doubling, capped at ``last_s`` (50 ms), each drawn from
+    the upper half of its step (``jitter(low, high)``) so that waiters spread out."""
+    delay = first_s
+    while True:
+        yield jitter(delay / 2, delay)
+        delay = min(delay * 2, last_s)
 
 
 class _Slot:
@@ -109,23 +126,62 @@ class LocalLeases:
             del self._slots[key]
 
 
-class LocalLease(Generic[V]):
+class BaseLease(Generic[V]):
+    """What every ``Lease`` keeps, for adapter authors: the key, the value read when the
+    lease was taken, whether the key held one, and whether the lease has ended.
+
+    A subclass adds ``save``, ``remove`` and ``release`` (the writes that end the lease),
+    each calling ``_check_open()`` before anything else so that a second ending is a
+    ``RuntimeError``, and sets ``_done`` once the lease has ended.
+    """
+
+    __slots__ = ("_done", "_found", "_key", "_value")
+
+    def __init__(self, key: str, found: bool = False, value: V | None = None) -> None:
+        self._key = key
+        self._found = found
+        self._value = value
+        self._done = False
+
+    @property
+    def key(self) -> str:
+        """The key the lease is on."""
+        return self._key
+
+    @property
+    def value(self) -> V | None:
+        """The value at ``key`` when the lease was taken (``None`` when missing)."""
+        return self._value
+
+    @property
+    def found(self) -> bool:
+        """Whether ``key`` held a live value (``None`` included) when it was taken."""
+        return self._found
+
+    def __repr__(self) -> str:
+        state = "ended" if self._done else "held"
+        return f"{type(self).__name__}(key={describe_key(self._key)}, {state})"
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise RuntimeError(f"the lease on key {describe_key(self._key)} has ended already")
+
+
+class LocalLease(BaseLease[V]):
     """The ``Lease`` of an in-memory store, and its own ``async with`` context: entering
     takes the key and reads the value, leaving releases it. A class rather than an
     ``asynccontextmanager``: the generator machinery cost more than the lease itself."""
 
-    __slots__ = ("_done", "_found", "_key", "_lease_ms", "_leases", "_store", "_token", "_value")
+    __slots__ = ("_lease_ms", "_leases", "_store", "_token")
 
     def __init__(self, store: Any, leases: LocalLeases, key: str, lease_ms: int) -> None:
+        super().__init__(key)
         self._store = store
         self._leases = leases
-        self._key = key
         if lease_ms.__class__ is not int or not 1 <= lease_ms <= MAX_MS:  # the common case
             lease_ms = check_ms("lease_ms", lease_ms, owner=f"{type(store).__name__}.lock")
         self._lease_ms = lease_ms
         self._token = 0
-        self._found = False
-        self._value: Any = None
         self._done = True  # until entered
 
     async def __aenter__(self) -> LocalLease[V]:
@@ -145,21 +201,8 @@ class LocalLease(Generic[V]):
             self._done = True
             self._leases.release(self._key, self._token)
 
-    @property
-    def key(self) -> str:
-        return self._key
-
-    @property
-    def value(self) -> V | None:
-        return self._value  # type: ignore[no-any-return]
-
-    @property
-    def found(self) -> bool:
-        return self._found
-
     def _end(self) -> None:
-        if self._done:
-            raise RuntimeError(f"the lease on key {self._key!r} has ended already")
+        self._check_open()
         self._done = True
         if not self._leases.holds(self._key, self._token):
             raise LeaseLostError(self._key, "it outlived its lease_ms")

@@ -16,78 +16,38 @@ outlived ``lease_ms`` is refused with ``LeaseLostError``, and nothing is written
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from puregram.storage import LeaseLostError, encode_value
+from puregram.storage import BaseLease, LeaseLostError, encode_value
 
 if TYPE_CHECKING:
     from ._storage import PostgresStorage
 
 V = TypeVar("V")
 
-__all__ = ["FIRST_RETRY_S", "LAST_RETRY_S", "PostgresLease", "retry_delays"]
-
-FIRST_RETRY_S = 0.001
-LAST_RETRY_S = 0.05
+__all__ = ["PostgresLease"]
 
 
-def retry_delays(jitter: Callable[[float, float], float] = random.uniform) -> Iterator[float]:
-    """Seconds to sleep between attempts at a held lease: 1 ms, doubling, capped at
-    50 ms, each drawn from the upper half of its step so that waiters spread out."""
-    delay = FIRST_RETRY_S
-    while True:
-        yield jitter(delay / 2, delay)
-        delay = min(delay * 2, LAST_RETRY_S)
-
-
-class PostgresLease(Generic[V]):
+class PostgresLease(BaseLease[V]):
     """The ``Lease`` of ``PostgresStorage.lock``: the value read when the lease was taken,
     and the writes that end it, each fenced by the lease's token in one statement."""
 
-    __slots__ = ("_done", "_found", "_key", "_store", "_token", "_turn", "_value")
+    __slots__ = ("_store", "_token", "_turn")
 
     def __init__(
         self, store: PostgresStorage[V], key: str, token: str, turn: int, found: bool, value: Any
     ) -> None:
+        super().__init__(key, found, value)
         self._store = store
-        self._key = key
         self._token = token
         self._turn = turn
-        self._found = found
-        self._value = value
-        self._done = False
-
-    @property
-    def key(self) -> str:
-        """The key the lease is on."""
-        return self._key
-
-    @property
-    def value(self) -> V | None:
-        """The value at ``key`` when the lease was taken (``None`` when missing)."""
-        return self._value  # type: ignore[no-any-return]
-
-    @property
-    def found(self) -> bool:
-        """Whether ``key`` held a live value (``None`` included) when it was taken."""
-        return self._found
-
-    def __repr__(self) -> str:
-        state = "ended" if self._done else "held"
-        return f"PostgresLease(key={self._key!r}, {state})"
-
-    def _begin_end(self) -> None:
-        if self._done:
-            raise RuntimeError(f"the lease on key {self._key!r} has ended already")
 
     async def save(self, value: V) -> None:
         """Store ``value`` at ``key`` (with ``ttl_ms`` as ``set`` does) and end the lease,
         in one statement. ``LeaseLostError`` (and nothing written) if it was lost. A
         value JSON cannot hold raises before anything, and so does a failed statement
         (asyncpg's error): the lease then goes on."""
-        self._begin_end()
+        self._check_open()
         text = encode_value(self._key, value)
         store = self._store
         ttl = store._ttl_ms
@@ -97,7 +57,7 @@ class PostgresLease(Generic[V]):
     async def remove(self) -> None:
         """Delete ``key`` and end the lease, in one statement. ``LeaseLostError`` (and
         nothing deleted) if it was lost."""
-        self._begin_end()
+        self._check_open()
         await self._end(self._store._sql.fenced_delete, (), lost_raises=True)
 
     async def release(self, *, touch: bool = False) -> None:

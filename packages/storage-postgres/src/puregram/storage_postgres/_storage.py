@@ -29,10 +29,11 @@ from puregram.storage import (
     decode_value,
     describe_key,
     encode_value,
+    lease_backoff,
 )
 
 from ._errors import SchemaError
-from ._leases import PostgresLease, retry_delays
+from ._leases import PostgresLease
 from ._schema import COLUMNS_SQL, Statements, check_columns, check_table, prefix_bounds
 
 __all__ = ["PostgresStorage"]
@@ -369,7 +370,7 @@ class PostgresStorage(Generic[V]):
 
     async def _take(self, key: str, lease_ms: int, turn: int) -> PostgresLease[V]:
         token = secrets.token_hex(16)
-        delays = retry_delays()
+        delays = lease_backoff()
         pool, sql, queue = self._pool, self._sql, self._lease_queue
         while True:
             now = self._clock()

@@ -23,9 +23,15 @@ import random
 import secrets
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from puregram.storage import CorruptValueError, LeaseLostError, decode_value, describe_key
+from puregram.storage import (
+    BaseLease,
+    CorruptValueError,
+    LeaseLostError,
+    decode_value,
+    describe_key,
+)
 
 if TYPE_CHECKING:
     from ._storage import RedisStorage
@@ -121,33 +127,14 @@ def lease_name(name: str, *, cluster: bool, key: str) -> str:
     return f"{LEASE_NAMESPACE}}}{name}"
 
 
-class RedisLease(Generic[V]):
+class RedisLease(BaseLease[V]):
     """The ``Lease`` that ``RedisStorage.lock`` yields; every write is one ``EVALSHA``."""
 
-    __slots__ = ("_context", "_done", "_found", "_key", "_value")
+    __slots__ = ("_context",)
 
     def __init__(self, context: RedisLockContext[V], found: bool, value: V | None) -> None:
+        super().__init__(context.key, found, value)
         self._context = context
-        self._key = context.key
-        self._found = found
-        self._value = value
-        self._done = False
-
-    @property
-    def key(self) -> str:
-        return self._key
-
-    @property
-    def value(self) -> V | None:
-        return self._value
-
-    @property
-    def found(self) -> bool:
-        return self._found
-
-    def _open(self) -> None:
-        if self._done:
-            raise RuntimeError(f"the lease on key {describe_key(self._key)} has ended already")
 
     async def _end(self, script: Script, *args: Any) -> bool:
         """Run the ending ``script`` and free the in-process lock, whatever happens."""
@@ -162,7 +149,7 @@ class RedisLease(Generic[V]):
         """Store ``value`` (``SET``, ``PX ttl_ms`` with a ttl) and end the lease: one
         ``EVALSHA``. ``LeaseLostError`` and nothing written when the lease was lost. A
         value JSON cannot hold raises before anything is sent and keeps the lease."""
-        self._open()
+        self._check_open()
         store = self._context.store
         text = store._encode(self._key, value)
         ttl = store.ttl_ms
@@ -173,7 +160,7 @@ class RedisLease(Generic[V]):
     async def remove(self) -> None:
         """Delete the key and end the lease: one ``EVALSHA``. ``LeaseLostError`` and
         nothing deleted when the lease was lost."""
-        self._open()
+        self._check_open()
         if not await self._end(REMOVE, self._context.token):
             raise LeaseLostError(self._key, "it outlived its lease_ms")
 
