@@ -27,6 +27,7 @@ STORAGE_API = [
     "MAX_MS",
     "MemoryStorage",
     "Migration",
+    "NamespacedStorage",
     "StorageError",
     "TtlStorage",
     "__version__",
@@ -44,6 +45,8 @@ STORAGE_API = [
     "is_iterable_storage",
     "is_lock_storage",
     "is_ttl_storage",
+    "namespaced",
+    "supports_prefix",
 ]
 
 TESTING_API = ["Check", "CheckSkipped", "ConformanceError", "check_storage", "conformance_checks"]
