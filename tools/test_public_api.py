@@ -16,6 +16,7 @@ PACKAGES = {
     "puregram.storage_sqlite": "puregram-storage-sqlite",
     "puregram.session": "puregram-session",
     "puregram.rate_limit": "puregram-rate-limit",
+    "puregram.ptb": "puregram-ptb",
 }
 
 
