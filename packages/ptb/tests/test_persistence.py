@@ -24,7 +24,8 @@ async def run(persistence: StoragePersistence, *texts: str, user: int = 42) -> l
     async with app:
         for text in texts:
             await app.process_update(message(app, text, user=user))
-    return request.replies()
+    replies: list[str] = request.replies()
+    return replies
 
 
 @pytest.fixture(params=["memory", "sqlite"])

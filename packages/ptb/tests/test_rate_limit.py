@@ -35,6 +35,7 @@ async def test_over_budget_updates_stop_and_call_on_limit_exceeded() -> None:
     async def on_limit_exceeded(update: Update, context: Any, retry_after: int) -> None:
         user = update.effective_user
         exceeded.append((None if user is None else user.id, retry_after))
+        assert update.effective_chat is not None
         await context.bot.send_message(chat_id=update.effective_chat.id, text="slow down")
 
     handler = RateLimitHandler(
@@ -48,7 +49,9 @@ async def test_over_budget_updates_stop_and_call_on_limit_exceeded() -> None:
         await app.process_update(message(app, "/go", user=7))  # another user's own budget
     assert request.replies() == ["handled", "handled", "slow down", "handled"]
     assert exceeded == [(42, 60)]
-    assert (await storage.get("default:42"))["hits"] == 3  # the limiter's own layout
+    entry = await storage.get("default:42")
+    assert entry is not None
+    assert entry["hits"] == 3  # the limiter's own layout
 
 
 async def test_a_bucket_and_a_sync_callback() -> None:
