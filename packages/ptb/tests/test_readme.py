@@ -35,4 +35,5 @@ def test_the_complete_bot_compiles_and_names_real_api() -> None:
     bot = FRAGMENTS[0]
     compile(bot, "README.md", "exec")
     for name in ("PersistEveryUpdate", "RateLimitHandler", "StoragePersistence"):
-        assert name in bot and hasattr(puregram.ptb, name)
+        assert name in bot
+        assert hasattr(puregram.ptb, name)
