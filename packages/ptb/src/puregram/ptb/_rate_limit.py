@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, CallbackContext, TypeHandler
@@ -24,7 +24,13 @@ def by_user(update: Update) -> str | None:
     return None if user is None else str(user.id)
 
 
-class RateLimitHandler(TypeHandler[Update, Any, None]):
+if TYPE_CHECKING:
+    _TypeHandler = TypeHandler[Update, Any, None]
+else:  # PTB 21's TypeHandler takes two type parameters, PTB 22's three: none at run time
+    _TypeHandler = TypeHandler
+
+
+class RateLimitHandler(_TypeHandler):
     """Counts one hit per ``Update`` with ``limiter`` and stops an update over budget.
 
     Add it in a group before your handlers: ``application.add_handler(handler, group=-1)``.
