@@ -65,10 +65,25 @@ SECTIONS = (
         "`RedisStorage` against bare redis-py commands on the same server.",
     ),
     Section(
+        "storage-redis-iteration",
+        "`puregram.storage_redis` iteration: memory and time per key",
+        "packages/storage-redis/benchmarks/bench_iteration_memory.py",
+        "`keys()`/`entries()` against a raw `SCAN` loop over 15,000 keys of 2,000 and of "
+        "20 characters, on one server and a 3-primary cluster: tracemalloc peak, µs per key.",
+    ),
+    Section(
         "storage-sqlite",
         "`puregram.storage_sqlite`",
         "packages/storage-sqlite/benchmarks/bench_sqlite.py",
         "`SqliteStorage` against bare `sqlite3` statements on the same kind of file.",
+    ),
+    Section(
+        "storage-sqlite-scale",
+        "`puregram.storage_sqlite` at scale: the event loop and value sizes",
+        "packages/storage-sqlite/benchmarks/bench_scale.py",
+        "200 concurrent session updates over a 100k-row file against aiosqlite, with a 1 ms "
+        "ticker measuring how late the loop runs it; a handler that awaits nothing; "
+        "batched sweeps; has/keys/touch with 100 B and 100 KB values.",
     ),
     Section(
         "session",

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 
 from puregram.storage_redis import RedisStorage
-from puregram.storage_redis._scan import SCAN_COUNT, Once, escape_glob
+from puregram.storage_redis._scan import EXACT_LENGTH, SCAN_COUNT, Once, escape_glob
 from tools.redis_harness import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -33,6 +33,44 @@ def test_once_drops_duplicates_and_stays_bounded() -> None:
     once.new_batch()
     assert once.first("b") is False, "the first keys are remembered for the whole call"
     assert once.first("c") is True, "past the limit, only the current batch is remembered"
+
+
+@pytest.mark.parametrize("kind", [bytes, str], ids=["bytes", "str"])
+def test_once_tells_long_names_apart_by_a_salted_digest(kind: type) -> None:
+    """Names longer than EXACT_LENGTH are remembered by 128 bits of a salted SHA-256:
+    names differing in one character far from the start are both new, a repeat is not,
+    and the marks of two iterations differ (a fresh salt per call)."""
+    base = "p:" + "x" * 2_000
+    names = [base + "a", base + "b", "b" + base[1:] + "a"]
+    raws = [name.encode() if kind is bytes else name for name in names]
+    once = Once()
+    assert [once.first(raw) for raw in raws] == [True, True, True]
+    once.new_batch()
+    assert [once.first(raw) for raw in raws] == [False, False, False]
+    mark = once.mark(raws[0])
+    assert isinstance(mark, int)
+    assert 0 <= mark < 2**128
+    assert Once().mark(raws[0]) != mark, "the salt is drawn per iteration"
+    short: Any = ("k" * EXACT_LENGTH).encode() if kind is bytes else "k" * EXACT_LENGTH
+    longer = short + short[:1]
+    assert once.mark(short) is short, "a short name is remembered as it is"
+    assert isinstance(once.mark(longer), int)
+
+
+def test_once_holds_no_long_name() -> None:
+    """What a full Once holds does not grow with the name length."""
+    sizes = []
+    for length in (100, 10_000):
+        tracemalloc.start()
+        try:
+            once = Once()
+            for index in range(2_000):
+                once.first(f"{index:05d}".encode() * (length // 5))
+            sizes.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        del once
+    assert sizes[1] < sizes[0] * 1.2, sizes
 
 
 async def _contents(store: RedisStorage[Any]) -> tuple[list[str], dict[str, Any], list[Any]]:
@@ -176,5 +214,104 @@ async def test_iterating_100_000_keys_keeps_memory_bounded(
         assert entries == total
         assert checksum == 2 * sum(range(total))
         assert peak < holding_all_keys / 3, (peak, holding_all_keys)
+    finally:
+        await client.aclose()
+
+
+async def _raw_scan_loop(client: Any, pattern: str, *, values: bool) -> int:
+    """The loop a caller would write with redis-py alone: SCAN (every primary of a
+    cluster), each name decoded, and with ``values`` one MGET per batch."""
+    cluster = isinstance(client, RedisCluster)
+    count = 0
+    nodes: list[Any] = client.get_primaries() if cluster else [None]
+    for node in nodes:
+        options = {"target_nodes": node} if cluster else {}
+        cursor: Any = 0
+        while True:
+            cursor, batch = await client.execute_command(
+                "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT, **options
+            )
+            cursor = cursor[node.name] if isinstance(cursor, dict) else cursor
+            found = [None] * len(batch)
+            if values and batch:
+                found = await (client.mget_nonatomic(batch) if cluster else client.mget(batch))
+            for raw, text in zip(batch, found, strict=True):
+                count += len(raw.decode()) > 0 and (not values or text is not None)
+            if int(cursor) == 0:
+                break
+    return count
+
+
+async def _traced_peak(walk: Any) -> tuple[int, int]:
+    tracemalloc.start()
+    try:
+        count = await walk()
+        return count, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+async def _long_keys_stay_within_twice_a_raw_scan(
+    client: Any, prefix: str, *, walks: tuple[str, ...] = ("keys", "entries")
+) -> None:
+    """15,000 keys of 2,000 characters: keys() and entries() peak at most 2x the raw loop.
+
+    Before digests, remembering 10,000 whole names cost 20 MB against the raw loop's 3."""
+    total = 15_000
+    names = [f"{prefix}{index:05d}:".ljust(len(prefix) + 2_000, "x") for index in range(total)]
+    try:
+        for start in range(0, total, 500):
+            chunk = {name: str(index) for index, name in enumerate(names[start : start + 500])}
+            await (
+                client.mset_nonatomic(chunk)
+                if isinstance(client, RedisCluster)
+                else client.mset(chunk)
+            )
+        store: RedisStorage[int] = RedisStorage(client=client, prefix=prefix)
+        pattern = escape_glob(prefix) + "*"
+
+        async def keys() -> int:
+            return sum([1 async for _ in store.keys()])
+
+        async def entries() -> int:
+            return sum([1 async for _ in store.entries()])
+
+        await keys()  # warm: every node connected, the slot table known
+        for ours, values in ((keys, False), (entries, True)):
+            if ours.__name__ not in walks:
+                continue
+            raw_count, raw_peak = await _traced_peak(
+                lambda values=values: _raw_scan_loop(client, pattern, values=values)
+            )
+            count, peak = await _traced_peak(ours)
+            assert raw_count == count == total
+            assert peak <= 2 * raw_peak, (ours.__name__, peak, raw_peak)
+    finally:
+        for start in range(0, total, 1_000):
+            pipe = client.pipeline(transaction=False)
+            for name in names[start : start + 1_000]:
+                pipe.delete(name)  # one key per DEL: no CROSSSLOT on a cluster
+            await pipe.execute()
+
+
+async def test_long_keys_cost_no_more_than_twice_a_raw_scan(
+    anyio_backend: str, redis_server: RedisServer
+) -> None:
+    """A dedicated server: 30 MB of names never slow the other tests' SCANs."""
+    client = Redis.from_url(redis_server.url)
+    try:
+        await _long_keys_stay_within_twice_a_raw_scan(client, "long:")
+    finally:
+        await client.aclose()
+
+
+async def test_long_keys_cost_no_more_than_twice_a_raw_scan_on_a_cluster(
+    anyio_backend: str, prefix: str, client_factory: Any
+) -> None:
+    """keys() only: entries() adds the same MGETs as on one server, and traced cluster
+    MGETs are slow (the benchmark measures them)."""
+    client: RedisCluster = client_factory("cluster")
+    try:
+        await _long_keys_stay_within_twice_a_raw_scan(client, prefix, walks=("keys",))
     finally:
         await client.aclose()

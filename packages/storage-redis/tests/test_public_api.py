@@ -41,6 +41,38 @@ def test_constructor_signature() -> None:
     assert parameters["ttl_ms"].default is None
 
 
+def test_from_url_signature() -> None:
+    parameters = inspect.signature(RedisStorage.from_url).parameters
+    assert list(parameters) == [
+        "url",
+        "prefix",
+        "ttl_ms",
+        "cluster",
+        "max_connections",
+        "timeout",
+        "client_options",
+    ]
+    assert parameters["url"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert parameters["client_options"].kind is inspect.Parameter.VAR_KEYWORD
+    defaults = {name: p.default for name, p in parameters.items() if name != "client_options"}
+    assert defaults == {
+        "url": inspect.Parameter.empty,
+        "prefix": "puregram:",
+        "ttl_ms": None,
+        "cluster": False,
+        "max_connections": 50,
+        "timeout": 20.0,
+    }
+
+
+@pytest.mark.parametrize("method", ["keys", "values", "entries"])
+def test_iteration_takes_a_keyword_only_prefix(method: str) -> None:
+    parameters = inspect.signature(getattr(RedisStorage, method)).parameters
+    assert list(parameters) == ["self", "prefix"]
+    assert parameters["prefix"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["prefix"].default == ""
+
+
 async def test_it_has_every_capability(client: Redis) -> None:
     store: RedisStorage[dict[str, Any]] = RedisStorage(client=client)
     assert is_ttl_storage(store)

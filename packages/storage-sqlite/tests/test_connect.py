@@ -64,14 +64,18 @@ def test_the_schema_is_exactly_as_documented(tmp_path: Path) -> None:
         ("expires_at", "INTEGER", 0, 0),
     ]
     indexes = db.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
     ).fetchall()
     assert indexes == [
         (
             "sessions:expires_at",
             'CREATE INDEX "sessions:expires_at" ON "sessions" (expires_at) '
             "WHERE expires_at IS NOT NULL",
-        )
+        ),
+        (
+            "sessions:key_expires_at",
+            'CREATE INDEX "sessions:key_expires_at" ON "sessions" (key, expires_at)',
+        ),
     ]
     SqliteStorage(db=db, table="sessions")  # a second store on the table changes nothing
     db.close()

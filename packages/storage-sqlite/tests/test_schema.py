@@ -45,8 +45,8 @@ async def test_tables_a_and_a_expires_at_share_a_file(tmp_path: Path, driver: Mo
 def test_the_expiry_index_is_named_outside_every_valid_table_name(tmp_path: Path) -> None:
     db = connect(tmp_path / "kv.db")
     SqliteStorage(db=db, table="a")
-    sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-    assert db.execute(sql).fetchall() == [("a:expires_at",)]
+    sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"
+    assert db.execute(sql).fetchall() == [("a:expires_at",), ("a:key_expires_at",)]
     with pytest.raises(ValueError, match="table must match"):
         SqliteStorage(db=db, table="a:expires_at")
     db.close()
@@ -56,7 +56,8 @@ async def test_a_file_from_version_0_1_moves_to_the_new_index(
     tmp_path: Path, driver: ModuleType
 ) -> None:
     """A file made by 0.1's statements: the store keeps its rows, drops the old index
-    (it is exactly 0.1's), makes the new one, and the name "a_expires_at" is free."""
+    (it is exactly 0.1's), makes the new one and the covering index, and the name
+    "a_expires_at" is free."""
     path = tmp_path / "old.db"
     old = driver.connect(str(path), isolation_level=None)
     old.execute(TS_TABLE.format(t='"a"'))
@@ -67,6 +68,7 @@ async def test_a_file_from_version_0_1_moves_to_the_new_index(
     store: SqliteStorage[Any] = SqliteStorage(db=db, table="a", clock=lambda: 10)
     assert objects(db) == [
         ("index", "a:expires_at", "a"),
+        ("index", "a:key_expires_at", "a"),
         ("index", "sqlite_autoindex_a_1", "a"),
         ("table", "a", "a"),
     ]
@@ -77,7 +79,7 @@ async def test_a_file_from_version_0_1_moves_to_the_new_index(
     other: SqliteStorage[int] = SqliteStorage(db=db, table="a_expires_at")
     await other.set("k", 1)
     SqliteStorage(db=db, table="a")  # a second construction changes nothing
-    assert len(objects(db)) == 6  # two tables, each with its key and its expiry index
+    assert len(objects(db)) == 8  # two tables, each with its key, expiry and covering index
     db.close()
 
 
@@ -218,4 +220,114 @@ def test_the_table_name_matches_whatever_its_case(tmp_path: Path) -> None:
     db.execute("CREATE TABLE kv (key TEXT, value TEXT, expires_at INTEGER)")
     with pytest.raises(SchemaError, match="table 'KV'"):
         SqliteStorage(db=db, table="KV")
+    db.close()
+
+
+# -- the covering index (key, expires_at) ----------------------------------------------
+
+COVERING = ("index", "puregram_kv:key_expires_at", "puregram_kv")
+
+
+def plan_of(db: Any, statements: list[str], starts: str) -> str:
+    """The query plan of the first recorded statement that starts with ``starts``."""
+    sql = next(sql for sql in statements if sql.lstrip().upper().startswith(starts))
+    return " / ".join(str(step[3]) for step in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+async def test_has_and_keys_read_only_the_covering_index(
+    tmp_path: Path, driver: ModuleType
+) -> None:
+    db = connect(tmp_path / "kv.db", driver=driver)
+    store: SqliteStorage[Any] = SqliteStorage(db=db, ttl_ms=60_000)
+    await store.set("k", "x" * 100_000)
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    assert await store.has("k")
+    assert [key async for key in store.keys()] == ["k"]
+    db.set_trace_callback(None)
+    assert "COVERING INDEX puregram_kv:key_expires_at" in plan_of(db, statements, "SELECT 1")
+    assert "COVERING INDEX puregram_kv:key_expires_at" in plan_of(db, statements, "SELECT KEY")
+    db.close()
+
+
+@pytest.mark.parametrize("old", ["typescript", "version-0.1", "version-0.2"])
+async def test_an_older_file_gets_the_covering_index_once(
+    tmp_path: Path, driver: ModuleType, old: str
+) -> None:
+    """Files as the TypeScript package (table only), 0.1 (its index) and 0.2 (the
+    expiry index, no covering one) made them: the store adds the covering index, keeps
+    every row, and a second store changes nothing."""
+    path = tmp_path / "old.db"
+    made = driver.connect(str(path), isolation_level=None)
+    made.execute(TS_TABLE.format(t="puregram_kv"))
+    if old == "version-0.1":
+        made.execute(OLD_INDEX.format(t="puregram_kv"))
+    if old == "version-0.2":
+        made.execute(
+            'CREATE INDEX IF NOT EXISTS "puregram_kv:expires_at" ON "puregram_kv" '
+            "(expires_at) WHERE expires_at IS NOT NULL"
+        )
+    made.execute("""INSERT INTO puregram_kv VALUES ('k', '{"n":1}', NULL), ('e', '2', 5)""")
+    made.close()
+    db = connect(path, driver=driver)
+    store: SqliteStorage[Any] = SqliteStorage(db=db, clock=lambda: 10)
+    assert COVERING in objects(db)
+    assert await store.get("k") == {"n": 1}
+    assert await store.has("k")
+    assert not await store.has("e")
+    assert [key async for key in store.keys()] == ["k"]
+    before = objects(db)
+    changes = db.total_changes
+    SqliteStorage(db=db)
+    assert objects(db) == before
+    assert db.total_changes == changes  # nothing written the second time
+    db.close()
+
+
+async def test_a_read_only_open_of_an_older_file_writes_nothing(
+    tmp_path: Path, driver: ModuleType
+) -> None:
+    path = tmp_path / "old.db"
+    made = driver.connect(str(path), isolation_level=None)
+    made.execute("PRAGMA journal_mode = WAL")
+    made.execute(TS_TABLE.format(t="puregram_kv"))
+    made.execute(OLD_INDEX.format(t="puregram_kv"))
+    made.executemany(
+        "INSERT INTO puregram_kv VALUES (?, ?, NULL)", [(f"ns:{i}", str(i)) for i in range(30)]
+    )
+    made.execute("INSERT INTO puregram_kv VALUES ('other', '1', NULL)")
+    made.close()  # the last connection: the WAL is checkpointed and removed
+    content = path.read_bytes()
+    store: SqliteStorage[Any] = SqliteStorage.open(path, read_only=True)
+    assert COVERING not in objects(store._db)
+    assert await store.has("ns:1")
+    assert await store.get("ns:2") == 2
+    assert len([key async for key in store.keys(prefix="ns:")]) == 30
+    assert len([entry async for entry in store.entries()]) == 31
+    await store.close()
+    assert path.read_bytes() == content
+
+
+async def test_an_index_dropped_under_the_store_is_done_without(
+    tmp_path: Path, driver: ModuleType
+) -> None:
+    db = connect(tmp_path / "kv.db", driver=driver)
+    store: SqliteStorage[int] = SqliteStorage(db=db)
+    await store.set("k", 1)
+    db.execute('DROP INDEX "puregram_kv:key_expires_at"')
+    assert await store.has("k")
+    assert not await store.has("missing")
+    assert [key async for key in store.keys()] == ["k"]
+    db.close()
+
+
+async def test_an_object_of_yours_with_the_covering_name_is_not_relied_on(
+    tmp_path: Path,
+) -> None:
+    db = connect(tmp_path / "kv.db")
+    db.execute(TS_TABLE.format(t="puregram_kv"))
+    db.execute('CREATE INDEX "puregram_kv:key_expires_at" ON puregram_kv (value)')
+    store: SqliteStorage[int] = SqliteStorage(db=db)
+    await store.set("k", 1)
+    assert await store.has("k")
     db.close()

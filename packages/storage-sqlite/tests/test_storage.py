@@ -329,3 +329,14 @@ async def test_two_tables_in_one_file_are_separate(db: Any) -> None:
     await first.set("k", 1)
     assert not await second.has("k")
     assert await collect(second.keys()) == []
+
+
+async def test_a_set_without_ttl_clears_the_expiry_of_the_row_there(db: Any, clock: Clock) -> None:
+    expiring: SqliteStorage[int] = SqliteStorage(db=db, ttl_ms=1_000, clock=clock)
+    forever: SqliteStorage[int] = SqliteStorage(db=db, clock=clock)
+    await expiring.set("k", 1)
+    await forever.set("k", 2)  # the row had an expiry: the full upsert clears it
+    await forever.set("k", 3)  # and now it has none
+    clock.now += 10_000
+    assert await forever.get("k") == 3
+    assert db.execute("SELECT expires_at FROM puregram_kv WHERE key = 'k'").fetchone() == (None,)

@@ -1,22 +1,38 @@
 """Streaming a prefix's keys with ``SCAN`` and fetching their values with ``MGET``.
 
-Memory holds one batch at a time (``SCAN_COUNT`` keys and their values) plus the set of
-keys already yielded, capped at ``DEDUPE_LIMIT``; it never grows with the keyspace.
+Memory holds one batch at a time (``SCAN_COUNT`` keys and their values) plus a mark for
+each key already yielded, capped at ``DEDUPE_LIMIT`` marks of at most ``EXACT_LENGTH``
+characters or 16 bytes each: it never grows with the keyspace, nor with the key length.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from hashlib import sha256
 from typing import Any
 
-__all__ = ["DEDUPE_LIMIT", "SCAN_COUNT", "Once", "escape_glob", "fetch_values", "scan_batches"]
+__all__ = [
+    "DEDUPE_LIMIT",
+    "EXACT_LENGTH",
+    "SCAN_COUNT",
+    "Once",
+    "escape_glob",
+    "fetch_values",
+    "scan_batches",
+]
 
 SCAN_COUNT = 500
 """``COUNT`` hint of every ``SCAN``, and so the size of every ``MGET``."""
 
 DEDUPE_LIMIT = 10_000
 """How many keys one iteration remembers to drop the duplicates ``SCAN`` may return."""
+
+EXACT_LENGTH = 32
+"""A Redis name of at most this many characters (or bytes) is remembered as it is; a
+longer one by a 128-bit digest."""
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -55,41 +71,68 @@ async def scan_batches(client: Any, run: Run, pattern: str) -> AsyncIterator[lis
             break
 
 
-async def fetch_values(client: Any, run: Run, keys: list[Any]) -> list[Any]:
+async def fetch_values(
+    client: Any, run: Run, keys: list[Any], gate: AbstractAsyncContextManager[None] | None = None
+) -> list[Any]:
     """The raw values of ``keys``, in order, ``None`` for a key gone since the scan.
 
-    One ``MGET``; on a cluster one ``MGET`` per hash slot, pipelined per node (redis-py's
-    ``mget_nonatomic``), so a batch can never fail with ``CROSSSLOT``.
+    One ``MGET`` through ``run``; on a cluster one ``MGET`` per hash slot, pipelined per
+    node (redis-py's ``mget_nonatomic``, inside ``gate`` when given: it bypasses
+    ``run``), so a batch can never fail with ``CROSSSLOT``.
     """
     if callable(getattr(client, "mget_nonatomic", None)) and callable(
         getattr(client, "get_primaries", None)
     ):
-        return list(await client.mget_nonatomic(keys))
+        if gate is None:
+            return list(await client.mget_nonatomic(keys))
+        async with gate:
+            return list(await client.mget_nonatomic(keys))
     return list(await run("MGET", *keys))
 
 
 class Once:
-    """Tells whether a key is new in this iteration.
+    """Tells whether a Redis name (as ``SCAN`` returned it) is new in this iteration.
 
-    Remembers up to ``limit`` keys, so a key among the first ``limit`` distinct ones is
+    Remembers up to ``limit`` names, so a name among the first ``limit`` distinct ones is
     never yielded twice; past that, a duplicate is dropped only within one batch.
+
+    A name of at most ``EXACT_LENGTH`` characters is remembered as the reply's own object
+    (exact). A longer one is remembered as the first 128 bits of the SHA-256 of 16 random
+    bytes drawn per iteration followed by its bytes, as an ``int`` (never equal to a name):
+    two distinct long names share a mark with probability 2**-128 per pair, fresh in
+    every call and not something a crafted key can aim at. Such a collision would drop
+    the second name from that one call (never from the store); with at most 10,000 marks
+    and a million names checked against them that is below 10**-28 per call. Within a
+    batch past the limit, names are compared as they are (the batch holds them anyway).
     """
 
-    __slots__ = ("_batch", "_limit", "_seen")
+    __slots__ = ("_batch", "_limit", "_salted", "_seen")
 
     def __init__(self, limit: int = DEDUPE_LIMIT) -> None:
-        self._seen: set[str] = set()
-        self._batch: set[str] = set()
+        self._seen: set[str | bytes | int] = set()
+        self._batch: set[str | bytes] = set()
         self._limit = limit
+        self._salted = sha256(os.urandom(16))  # copied per name: the salt is hashed once
 
     def new_batch(self) -> None:
         self._batch.clear()
 
-    def first(self, key: str) -> bool:
-        if key in self._seen or key in self._batch:
+    def mark(self, raw: str | bytes) -> str | bytes | int:
+        """What ``raw`` is remembered by: itself when short, else its salted digest."""
+        if len(raw) <= EXACT_LENGTH:
+            return raw
+        state = self._salted.copy()
+        state.update(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"))
+        return int.from_bytes(state.digest()[:16], "little")
+
+    def first(self, raw: str | bytes) -> bool:
+        if self._batch and raw in self._batch:
+            return False
+        mark = self.mark(raw)
+        if mark in self._seen:
             return False
         if len(self._seen) < self._limit:
-            self._seen.add(key)
+            self._seen.add(mark)
         else:
-            self._batch.add(key)
+            self._batch.add(raw)
         return True

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from puregram.storage import (
     CorruptValueError,
     ForeignValueError,
     LocalLeases,
+    check_count,
     check_key,
     check_ms,
+    check_seconds,
     check_text,
     decode_value,
     describe_key,
@@ -31,6 +36,12 @@ __all__ = ["RedisStorage"]
 
 V = TypeVar("V")
 
+DEFAULT_MAX_CONNECTIONS = 50
+"""``from_url``'s ``max_connections``: redis-py's own ``BlockingConnectionPool`` default."""
+
+DEFAULT_POOL_TIMEOUT = 20.0
+"""``from_url``'s ``timeout``: seconds a command waits for a free connection."""
+
 
 class RedisStorage(Generic[V]):
     """A ``TtlStorage``, ``IterableStorage``, ``CounterStorage`` and ``LockStorage``
@@ -38,8 +49,10 @@ class RedisStorage(Generic[V]):
 
     ``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.RedisCluster`` (or any
     client with the same async methods), made with ``decode_responses`` true or false;
-    the store never closes it. ``ttl_ms`` makes every ``set`` expire that many
-    milliseconds later and lets ``touch`` roll it forward; without it keys never expire.
+    the store never closes it (``RedisStorage.from_url`` makes a store that owns and
+    closes its client, with a pool that waits under load). ``ttl_ms`` makes every ``set``
+    expire that many milliseconds later and lets ``touch`` roll it forward; without it
+    keys never expire.
 
     Every method sends the commands its docstring names and nothing else. Backend
     failures surface as redis-py's own exceptions (``redis.exceptions.ConnectionError``,
@@ -53,7 +66,9 @@ class RedisStorage(Generic[V]):
         "_check",
         "_client",
         "_cluster",
+        "_gate",
         "_lease_locks",
+        "_owns_client",
         "_pattern",
         "_prefix",
         "_reserved",
@@ -101,6 +116,95 @@ class RedisStorage(Generic[V]):
             self._reserved = LEASE_NAMESPACE[len(prefix) :]
             self._check = _reserving(prefix, self._reserved)
         self._lease_locks = LocalLeases()
+        self._owns_client = False
+        self._gate: _Gate | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "puregram:",
+        ttl_ms: int | None = None,
+        cluster: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        timeout: float | None = DEFAULT_POOL_TIMEOUT,
+        **client_options: Any,
+    ) -> RedisStorage[V]:
+        """A store over a client it makes for ``url``, and closes on ``aclose()`` or at the
+        end of ``async with``.
+
+        One server (``cluster=False``): a ``redis.asyncio.Redis`` over a
+        ``redis.asyncio.BlockingConnectionPool`` of at most ``max_connections``
+        connections; a command that finds them all busy waits up to ``timeout`` seconds
+        (``None``: forever) for one, then raises ``redis.exceptions.ConnectionError``,
+        instead of failing at once with ``MaxConnectionsError`` as redis-py's default
+        pool does past its limit. ``cluster=True``: a ``redis.asyncio.RedisCluster``
+        (``RedisCluster.from_url``) with at most ``max_connections`` connections per
+        node; redis-py's cluster client has no waiting pool, so the store lets at most
+        ``max_connections`` of its commands run at once and the others wait, up to
+        ``timeout`` seconds, likewise. ``prefix`` and ``ttl_ms`` are the constructor's;
+        ``client_options`` go to redis-py's ``from_url`` (``decode_responses``,
+        ``password``, ``socket_timeout``, ...; options in the URL's query win, as in
+        redis-py). Bad options raise ``TypeError``/``ValueError`` naming them, before a
+        client is made.
+        """
+        url = check_text("url", url, owner="RedisStorage.from_url")
+        if not isinstance(cluster, bool):
+            raise TypeError(
+                f"RedisStorage.from_url option 'cluster' must be a bool, got "
+                f"{type(cluster).__name__} {cluster!r:.60}"
+            )
+        max_connections = check_count(
+            "max_connections", max_connections, owner="RedisStorage.from_url"
+        )
+        if timeout is not None:
+            timeout = check_seconds("timeout", timeout, owner="RedisStorage.from_url") / 1000
+        # The constructor's checks, before a client exists.
+        prefix = check_text("prefix", prefix, owner="RedisStorage")
+        if ttl_ms is not None:
+            ttl_ms = check_ms("ttl_ms", ttl_ms, owner="RedisStorage")
+        client: Any
+        if cluster:
+            from redis.asyncio import RedisCluster
+
+            client = RedisCluster.from_url(url, max_connections=max_connections, **client_options)
+        else:
+            from redis.asyncio import BlockingConnectionPool, Redis
+
+            pool = BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=timeout, **client_options
+            )
+            client = Redis.from_pool(pool)  # the client closes the pool with itself
+        # Nothing is connected before the first command: a refused prefix leaves nothing open.
+        store: RedisStorage[V] = cls(client=client, prefix=prefix, ttl_ms=ttl_ms)
+        store._owns_client = True
+        if cluster:
+            store._gate = _Gate(max_connections, timeout)
+            store._run = store._gate.wrap(store._run)
+        return store
+
+    @property
+    def client(self) -> Redis | RedisCluster:
+        """The redis-py client the store sends its commands through."""
+        return cast("Redis | RedisCluster", self._client)
+
+    async def aclose(self) -> None:
+        """Close the client if the store made it (``from_url``); a client passed to the
+        constructor is left open: its owner closes it. Safe to call twice."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> RedisStorage[V]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     @property
     def key_prefix(self) -> str:
@@ -247,62 +351,122 @@ class RedisStorage(Generic[V]):
         text = raw.decode() if isinstance(raw, bytes) else raw
         return text[len(self._prefix) :]
 
-    async def keys(self) -> AsyncGenerator[str, None]:
-        """Yield every key under the prefix (prefix removed), in no particular order.
+    def _match(self, prefix: object, method: str) -> str:
+        """The ``SCAN MATCH`` pattern of the keys starting with ``prefix``."""
+        if prefix.__class__ is str and prefix == "":
+            return self._pattern
+        prefix = check_text("prefix", prefix, owner=f"RedisStorage.{method}")
+        return escape_glob(self._prefix + prefix) + "*"
 
-        ``SCAN MATCH`` in batches (on a cluster, on every primary). A key that exists
-        for the whole iteration is yielded; none of the first 10,000 keys is yielded
-        twice (see the README for SCAN's caveats beyond that).
+    def keys(self, *, prefix: str = "") -> AsyncGenerator[str, None]:
+        """Yield every key under the store's prefix (which is removed), in no particular
+        order; with ``prefix``, only the keys that start with it.
+
+        ``SCAN MATCH`` in batches (on a cluster, on every primary), the pattern being the
+        store's prefix plus ``prefix`` with their glob characters escaped: ``prefix`` is
+        literal text. A key that exists for the whole iteration is yielded; none of the
+        first 10,000 keys is yielded twice (see the README for SCAN's caveats beyond
+        that). A ``prefix`` that is not a ``str`` is a ``TypeError``, raised here.
         """
+        return self._keys(self._match(prefix, "keys"))
+
+    async def _keys(self, pattern: str) -> AsyncGenerator[str, None]:
         once = Once()
         reserved = self._reserved
-        async for batch in scan_batches(self._client, self._run, self._pattern):
+        async for batch in scan_batches(self._client, self._run, pattern):
             once.new_batch()
             for raw in batch:
                 name = self._name(raw)
                 if reserved is not None and name.startswith(reserved):
                     continue  # a lease, not a key of this store
-                if once.first(name):
+                if once.first(raw):
                     yield name
 
-    async def values(self) -> AsyncGenerator[V, None]:
-        """Yield the value of every key under the prefix, like ``entries``."""
-        async for _, value in self.entries():
+    def values(self, *, prefix: str = "") -> AsyncGenerator[V, None]:
+        """Yield the value of every key under the prefix (starting with ``prefix``, when
+        given), like ``entries``."""
+        return self._values(self._match(prefix, "values"))
+
+    async def _values(self, pattern: str) -> AsyncGenerator[V, None]:
+        async for _, value in self._entries(pattern):
             yield value
 
-    async def entries(self) -> AsyncGenerator[tuple[str, V], None]:
-        """Yield ``(key, value)`` for every key under the prefix.
+    def entries(self, *, prefix: str = "") -> AsyncGenerator[tuple[str, V], None]:
+        """Yield ``(key, value)`` for every key under the prefix; with ``prefix``, for the
+        keys that start with it (as in ``keys``).
 
         Per batch: one ``SCAN`` and one ``MGET`` (on a cluster, ``MGET``s grouped by hash
         slot and pipelined). A key deleted between the two is skipped; a value that is
         not JSON raises ``CorruptValueError`` naming its key.
         """
+        return self._entries(self._match(prefix, "entries"))
+
+    async def _entries(self, pattern: str) -> AsyncGenerator[tuple[str, V], None]:
         once = Once()
         reserved = self._reserved
-        async for batch in scan_batches(self._client, self._run, self._pattern):
+        async for batch in scan_batches(self._client, self._run, pattern):
             once.new_batch()
-            names: list[str] = []
+            # The batch's own objects, not decoded copies: a name is decoded again when it
+            # is yielded, so long names are not held twice.
             raws: list[Any] = []
             for raw in batch:
-                name = self._name(raw)
-                if reserved is not None and name.startswith(reserved):
+                if reserved is not None and self._name(raw).startswith(reserved):
                     continue
-                if once.first(name):
-                    names.append(name)
+                if once.first(raw):
                     raws.append(raw)
             if not raws:
                 continue
             try:
-                found = await fetch_values(self._client, self._run, raws)
+                found = await fetch_values(self._client, self._run, raws, self._gate)
             except UnicodeDecodeError:
                 # decode_responses=True met bytes that are not UTF-8 somewhere in the batch:
                 # read the batch key by key so that the error names the culprit.
-                for name in names:
-                    await self.get(name)
+                for raw in raws:
+                    await self.get(self._name(raw))
                 raise
-            for name, text in zip(names, found, strict=True):
+            for raw, text in zip(raws, found, strict=True):
                 if text is not None:
+                    name = self._name(raw)
                     yield name, cast(V, decode_value(name, text))
+
+
+class _Gate:
+    """At most ``limit`` commands of one store at a time; the others wait their turn, up
+    to ``timeout`` seconds, then raise ``redis.exceptions.ConnectionError``.
+
+    What ``BlockingConnectionPool`` does for one server, for a ``RedisCluster`` made by
+    ``from_url``: each command holds at most one connection to each node, so a store
+    within ``limit`` never meets the cluster client's ``MaxConnectionsError``.
+    """
+
+    __slots__ = ("_limit", "_slots", "_timeout")
+
+    def __init__(self, limit: int, timeout: float | None) -> None:
+        self._limit = limit
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(limit)
+
+    async def __aenter__(self) -> None:
+        if self._timeout is None or not self._slots.locked():
+            await self._slots.acquire()
+            return
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._timeout)
+        except asyncio.TimeoutError:
+            raise RedisConnectionError(
+                f"No connection available: all {self._limit} of the store's connections "
+                f"(max_connections) were busy for {self._timeout} s (timeout)"
+            ) from None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._slots.release()
+
+    def wrap(self, run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def gated_run(*args: Any, **options: Any) -> Any:
+            async with self:
+                return await run(*args, **options)
+
+        return gated_run
 
 
 def _reserving(prefix: str, reserved: str) -> Callable[[object], str]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from puregram.storage import LeaseLostError, encode_value
 
-from ._loop import sleep
+from ._loop import due, pause, sleep
 
 if TYPE_CHECKING:
     from ._storage import SqliteStorage
@@ -92,6 +92,8 @@ class SqliteLease(Generic[V]):
         text = encode_value(self._key, value)
         store = self._store
         ttl = store._ttl_ms
+        if due():
+            await pause()
         expires_at = None if ttl is None else store._clock() + ttl
         await self._end(store._sql.set, (self._key, text, expires_at), lost_raises=True)
 
@@ -99,6 +101,8 @@ class SqliteLease(Generic[V]):
         """Delete ``key`` and end the lease, in one transaction. ``LeaseLostError`` (and
         nothing deleted) if it was lost."""
         self._begin_end()
+        if due():
+            await pause()
         await self._end(self._store._sql.delete, (self._key,), lost_raises=True)
 
     async def release(self, *, touch: bool = False) -> None:

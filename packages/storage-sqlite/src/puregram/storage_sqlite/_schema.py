@@ -89,6 +89,11 @@ def index_name(table: str) -> str:
     return f"{table}:expires_at"
 
 
+def covering_index_name(table: str) -> str:
+    """The name of the covering index of ``table``: ``<table>:key_expires_at``."""
+    return f"{table}:key_expires_at"
+
+
 def legacy_index_name(table: str) -> str:
     """The name versions before 0.2 gave the expiry index."""
     return f"{table}_expires_at"
@@ -102,7 +107,7 @@ def lease_table_name(table: str) -> str:
 # Read once at construction, with bound names: which of the store's objects exist.
 OBJECTS_SQL = (
     "SELECT type, lower(name), tbl_name, sql FROM sqlite_master "
-    "WHERE lower(name) IN (lower(?), lower(?), lower(?), lower(?))"
+    "WHERE lower(name) IN (lower(?), lower(?), lower(?), lower(?), lower(?))"
 )
 COLUMNS_SQL = 'SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_info(?)'
 PK_INDEX_SQL = "SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'"
@@ -115,17 +120,22 @@ class Statements:
 
     create_table: str
     create_index: str
+    create_covering_index: str
+    covering_index_sql: str
     drop_legacy_index: str
     legacy_index_sql: str
     get: str
     has: str
+    has_covered: str
     set: str
+    set_unexpiring: str
     delete: str
     delete_expired_key: str
     touch: str
     get_and_touch: str
     count_hit: str
     sweep: str
+    sweep_batch: str
     create_leases: str
     take_lease: str
     end_lease: str
@@ -135,6 +145,10 @@ class Statements:
     next_keys: str
     first_entries: str
     next_entries: str
+    first_keys_below: str
+    next_keys_below: str
+    first_entries_below: str
+    next_entries_below: str
 
     @classmethod
     def for_table(cls, table: str) -> Statements:
@@ -144,6 +158,7 @@ class Statements:
         # <table>_expires_at, which is the valid table name "a_expires_at" for table "a").
         index = f'"{index_name(table)}"'
         legacy = f'"{legacy_index_name(table)}"'
+        covering = f'"{covering_index_name(table)}"'
         leases = f'"{lease_table_name(table)}"'
         # The TypeScript package's boundary: a row is live while expires_at >= now.
         live = "(expires_at IS NULL OR expires_at >= ?)"
@@ -166,6 +181,12 @@ class Statements:
                 f"CREATE INDEX IF NOT EXISTS {index} ON {t} (expires_at) "
                 "WHERE expires_at IS NOT NULL"
             ),
+            # (key, expires_at): has, keys and the live filter of every walk read only
+            # this index, never the row, whose value may run over many overflow pages
+            # (expires_at comes after value in the TypeScript package's column order).
+            create_covering_index=f"CREATE INDEX IF NOT EXISTS {covering} ON {t} (key, expires_at)",
+            # As sqlite_master keeps it (without IF NOT EXISTS).
+            covering_index_sql=f"CREATE INDEX {covering} ON {t} (key, expires_at)",
             drop_legacy_index=f"DROP INDEX IF EXISTS {legacy}",
             # As sqlite_master keeps it: the statement of versions before 0.2, without
             # IF NOT EXISTS. Only an index with exactly this text is ours to drop.
@@ -174,10 +195,22 @@ class Statements:
             ),
             get=f"SELECT value, expires_at FROM {t} WHERE key = ?",
             has=f"SELECT 1 FROM {t} WHERE key = ? AND {live}",
+            # The planner prefers the primary key's unique index for key = ?, and then
+            # reads the row: name the covering index instead (only once it exists).
+            has_covered=f"SELECT 1 FROM {t} INDEXED BY {covering} WHERE key = ? AND {live}",
             set=(
                 f"INSERT INTO {t} (key, value, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET "
                 "value = excluded.value, expires_at = excluded.expires_at"
+            ),
+            # A set without ttl over a row without expiry: expires_at stays out of the
+            # SET list, so SQLite leaves both expiry indexes alone and the write dirties
+            # the row's page only. No row changed: the row there has an expiry, and the
+            # full set above runs instead.
+            set_unexpiring=(
+                f"INSERT INTO {t} (key, value, expires_at) VALUES (?, ?, NULL) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value "
+                "WHERE expires_at IS NULL"
             ),
             delete=f"DELETE FROM {t} WHERE key = ?",
             delete_expired_key=f"DELETE FROM {t} WHERE key = ? AND expires_at < ?",
@@ -202,6 +235,11 @@ class Statements:
                 "RETURNING json_extract(value, '$.hits'), expires_at"
             ),
             sweep=f"DELETE FROM {t} WHERE expires_at < ?",
+            # One batch of a sweep: the first rows in expiry order (the partial index),
+            # each deleted by its key (WITHOUT ROWID tables have no rowid).
+            sweep_batch=(
+                f"DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at < ? LIMIT ?)"
+            ),
             # Leases live beside the data, never in it: the data table keeps the format
             # the TypeScript package reads. A row is a held lease until expires_at < now.
             create_leases=(
@@ -232,5 +270,21 @@ class Statements:
             ),
             next_entries=(
                 f"SELECT key, value FROM {t} WHERE key > ? AND {live} ORDER BY key LIMIT ?"
+            ),
+            # A prefix walk: the key range [prefix, end of prefix), a SEARCH of the
+            # covering index (or the primary key), never a SCAN.
+            first_keys_below=(
+                f"SELECT key FROM {t} WHERE key >= ? AND key < ? AND {live} ORDER BY key LIMIT ?"
+            ),
+            next_keys_below=(
+                f"SELECT key FROM {t} WHERE key > ? AND key < ? AND {live} ORDER BY key LIMIT ?"
+            ),
+            first_entries_below=(
+                f"SELECT key, value FROM {t} WHERE key >= ? AND key < ? AND {live} "
+                "ORDER BY key LIMIT ?"
+            ),
+            next_entries_below=(
+                f"SELECT key, value FROM {t} WHERE key > ? AND key < ? AND {live} "
+                "ORDER BY key LIMIT ?"
             ),
         )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from time import perf_counter
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -21,14 +23,17 @@ from puregram.storage import (
     LocalLeases,
     check_key,
     check_ms,
+    check_text,
     decode_value,
     describe_key,
     encode_value,
 )
 
+from ._checkpoint import POKE_EVERY, STORE_AUTOCHECKPOINT, Checkpointer
 from ._connect import Connection, connect
 from ._errors import DatabaseMovedError, SchemaError
 from ._leases import SqliteLease, take
+from ._loop import due, pause
 from ._schema import (
     COLUMNS_SQL,
     MIN_SQLITE_VERSION,
@@ -38,6 +43,7 @@ from ._schema import (
     Statements,
     check_columns,
     check_table,
+    covering_index_name,
     index_name,
     lease_table_name,
     legacy_index_name,
@@ -49,6 +55,12 @@ __all__ = ["SqliteStorage"]
 V = TypeVar("V")
 
 _PAGE = 500  # rows per iteration page: bounded memory, few statements
+# A sweep deletes in batches, each one statement (and one commit), sized to take about
+# _SWEEP_TARGET_S, with a chance for the loop to run between two of them.
+_SWEEP_FIRST = 256
+_SWEEP_MIN = 16
+_SWEEP_MAX = 16_384
+_SWEEP_TARGET_S = 0.002
 _SQLITE_READONLY = 8
 # How often a write looks whether the database file is still the one the store opened:
 # an os.stat costs about a third of a write, a clock read a hundredth.
@@ -66,6 +78,22 @@ def _is_read_only(exc: BaseException) -> bool:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _key_range(prefix: object, method: str) -> tuple[str, str | None]:
+    """``(low, high)``: the keys that start with ``prefix`` are exactly those with
+    ``low <= key < high`` (no upper bound when ``high`` is ``None``), in the order of
+    SQLite's ``BINARY`` collation, which compares UTF-8 text byte by byte, that is code
+    point by code point. ``high`` is the least string above every string that starts
+    with ``prefix``: drop its trailing U+10FFFF characters (none is above them) and
+    raise the last one left by one code point, stepping over the surrogates (no key
+    holds one)."""
+    prefix = check_text("prefix", prefix, owner=f"SqliteStorage.{method}")
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return prefix, None
+    last = ord(stem[-1])
+    return prefix, stem[:-1] + chr(0xE000 if last == 0xD7FF else last + 1)
 
 
 def _check_options(
@@ -102,8 +130,10 @@ class SqliteStorage(Generic[V]):
 
     __slots__ = (
         "_check_at",
+        "_checkpointer",
         "_clock",
         "_closed",
+        "_covered",
         "_db",
         "_file",
         "_lease_queue",
@@ -114,6 +144,7 @@ class SqliteStorage(Generic[V]):
         "_sweeper",
         "_table",
         "_ttl_ms",
+        "_until_poke",
     )
 
     def __init__(
@@ -144,6 +175,9 @@ class SqliteStorage(Generic[V]):
         self._closed = False
         self._owns_db = False
         self._lease_table_known = False
+        self._covered = False
+        self._checkpointer: Checkpointer | None = None
+        self._until_poke = POKE_EVERY
         self._lease_queue = LocalLeases()
         self._file: tuple[str, int, int] | None = None
         self._check_at = math.inf  # no file to watch (yet)
@@ -175,7 +209,12 @@ class SqliteStorage(Generic[V]):
         """Open ``path`` with ``connect`` (WAL, ``synchronous=NORMAL``, ``busy_timeout``,
         autocommit) and return a store that owns the connection: ``close()`` closes it.
         ``read_only=True``: see ``connect``; reads work (also on read-only media), and
-        every write raises the driver's ``OperationalError`` saying so."""
+        every write raises the driver's ``OperationalError`` saying so.
+
+        A writable file in WAL mode also gets a thread that runs its WAL checkpoints
+        (see ``_checkpoint``), so that no statement of the store holds the loop while
+        SQLite copies the WAL back and syncs: the store's connection checkpoints by
+        itself only past 10,000 WAL pages. ``close()`` stops the thread."""
         # A bad option raises before the file is created.
         check_table(table)
         _check_options(ttl_ms, sweep_interval_ms, clock)
@@ -188,15 +227,34 @@ class SqliteStorage(Generic[V]):
             db.close()
             raise
         store._owns_db = True
+        if not read_only and store._file is not None:
+            try:
+                mode = db.execute("PRAGMA journal_mode").fetchall()[0][0]
+                if str(mode).lower() == "wal":
+                    store._checkpointer = Checkpointer(
+                        store._file[0], sqlite3 if driver is None else driver
+                    )
+                    db.execute(f"PRAGMA wal_autocheckpoint = {STORE_AUTOCHECKPOINT}")
+            except BaseException:
+                db.close()
+                raise
         return store
 
     def _prepare(self) -> None:
-        """Check the table or create it, and give it the expiry index (see
-        ``Statements``). One read of ``sqlite_master``, then either the CREATEs (a new
-        table) or three reads of its schema (an existing one); nothing is written to a
-        table that is already right."""
+        """Check the table or create it, and give it the expiry index and the covering
+        index (see ``Statements``). One read of ``sqlite_master``, then either the
+        CREATEs (a new table) or three reads of its schema (an existing one); nothing is
+        written to a table that is already right. A table from an older version or from
+        the TypeScript package gets the covering index here (one pass over the table);
+        on a read-only database the store reads without it."""
         table, sql = self._table, self._sql
-        names = (table, index_name(table), legacy_index_name(table), lease_table_name(table))
+        names = (
+            table,
+            index_name(table),
+            legacy_index_name(table),
+            lease_table_name(table),
+            covering_index_name(table),
+        )
         rows, _ = self._run(OBJECTS_SQL, names, None)
         found = {name: (kind, owner, text) for kind, name, owner, text in rows}
         mine = found.get(table.lower())
@@ -220,6 +278,19 @@ class SqliteStorage(Generic[V]):
                 legacy = found.get(legacy_index_name(table).lower())
                 if legacy == ("index", table, sql.legacy_index_sql):
                     self._run_change(sql.drop_legacy_index, (), None)
+        covering = found.get(covering_index_name(table).lower())
+        if covering is None:
+            try:
+                self._run_change(sql.create_covering_index, (), None)
+            except Exception as exc:
+                if mine is None or not _is_read_only(exc):
+                    raise
+            else:
+                self._covered = True
+        else:
+            # Named with a ":", so only this package makes it; still, INDEXED BY names
+            # it only when it is the index this package makes.
+            self._covered = covering[0] == "index" and covering[2] == sql.covering_index_sql
         self._lease_table_known = lease_table_name(table).lower() in found
 
     def _watch_file(self) -> None:
@@ -269,6 +340,8 @@ class SqliteStorage(Generic[V]):
         and costs a second statement, a DELETE. Raises ``CorruptValueError`` naming the
         key when the stored text is not JSON."""
         key = check_key(key)  # TypeError naming a non-str key, before any SQL
+        if due():
+            await pause()
         if self._pending_start:
             self._start_sweeper()
         row = self._run_one(self._sql.get, (key,), key)
@@ -296,21 +369,32 @@ class SqliteStorage(Generic[V]):
 
     async def set(self, key: str, value: V) -> None:
         """Store ``value`` (as JSON) at ``key``, expiring ``ttl_ms`` from now when set.
-        One INSERT ... ON CONFLICT DO UPDATE. A value JSON cannot hold raises
+        One INSERT ... ON CONFLICT DO UPDATE (without ``ttl_ms``, one that leaves
+        ``expires_at`` and its indexes alone, and a second, full one only when the row
+        there has an expiry to clear). A value JSON cannot hold raises
         ``TypeError``/``ValueError`` naming the key before any SQL runs."""
         key = check_key(key)  # TypeError naming a non-str key, before any SQL
         text = encode_value(key, value)
+        if due():
+            await pause()
         if self._pending_start:
             self._start_sweeper()
         if _monotonic() >= self._check_at:
             self._check_file(key)
         ttl = self._ttl_ms
         expires_at = None if ttl is None else self._clock() + ttl
+        if self._checkpointer is not None:
+            # A large value writes a page per 4 KiB: it counts as that many statements.
+            self._until_poke -= len(text) >> 12
+        if expires_at is None and self._run_change(self._sql.set_unexpiring, (key, text), key):
+            return
         self._run_change(self._sql.set, (key, text, expires_at), key)
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is fine. One DELETE."""
         key = check_key(key)  # TypeError naming a non-str key, before any SQL
+        if due():
+            await pause()
         if self._pending_start:
             self._start_sweeper()
         if _monotonic() >= self._check_at:
@@ -318,10 +402,20 @@ class SqliteStorage(Generic[V]):
         self._run_change(self._sql.delete, (key,), key)
 
     async def has(self, key: str) -> bool:
-        """Whether ``key`` holds a live value (``None`` included). One SELECT."""
+        """Whether ``key`` holds a live value (``None`` included). One SELECT, of the
+        covering index only (never the row and its value) once the index exists."""
         key = check_key(key)  # TypeError naming a non-str key, before any SQL
+        if due():
+            await pause()
         if self._pending_start:
             self._start_sweeper()
+        if self._covered:
+            try:
+                return self._run_one(self._sql.has_covered, (key, self._clock()), key) is not None
+            except Exception as exc:
+                if "no such index" not in str(exc):
+                    raise
+                self._covered = False  # dropped by hand since the store opened: read rows
         return self._run_one(self._sql.has, (key, self._clock()), key) is not None
 
     async def touch(self, key: str) -> None:
@@ -331,6 +425,8 @@ class SqliteStorage(Generic[V]):
         ttl = self._ttl_ms
         if ttl is None:
             return
+        if due():
+            await pause()
         if self._pending_start:
             self._start_sweeper()
         if _monotonic() >= self._check_at:
@@ -345,6 +441,8 @@ class SqliteStorage(Generic[V]):
         ttl = self._ttl_ms
         if ttl is None:
             return await self.get(key)
+        if due():
+            await pause()
         if self._pending_start:
             self._start_sweeper()
         if _monotonic() >= self._check_at:
@@ -369,6 +467,8 @@ class SqliteStorage(Generic[V]):
         goes through ``check_ms``."""
         key = check_key(key)  # TypeError naming a non-str key, before any SQL
         window_ms = check_ms("window_ms", window_ms, owner="SqliteStorage.count_hit")
+        if due():
+            await pause()
         if self._pending_start:
             self._start_sweeper()
         if _monotonic() >= self._check_at:
@@ -403,6 +503,8 @@ class SqliteStorage(Generic[V]):
         """
         key = check_key(key)
         lease_ms = check_ms("lease_ms", lease_ms, owner="SqliteStorage.lock")
+        if due():
+            await pause()
         if self._pending_start:
             self._start_sweeper()
         if not self._lease_table_known:
@@ -498,49 +600,99 @@ class SqliteStorage(Generic[V]):
 
     # -- iteration ----------------------------------------------------------------------
 
-    async def keys(self) -> AsyncIterator[str]:
+    def keys(self, *, prefix: str = "") -> AsyncIterator[str]:
         """Yield every live key in key order, ``_PAGE`` rows per SELECT (keyset
         pagination, never OFFSET): memory stays bounded whatever the table holds.
         Each page is read fresh, so a key written or deleted during the walk may or may
-        not be seen; no key is yielded twice."""
-        for rows in self._pages(self._sql.first_keys, self._sql.next_keys):
+        not be seen; no key is yielded twice. The SELECTs read the covering index
+        only. Before each page the walk yields to the loop when its time slice ran out.
+
+        ``prefix``: only the keys that start with it (a plain string, no wildcards),
+        read as the key range ``prefix <= key < end`` of the index: the walk costs what
+        the namespace holds, not the table. A non-``str`` prefix is a ``TypeError``, a
+        lone surrogate a ``ValueError``, both raised at the call."""
+        low, high = _key_range(prefix, "keys")
+        return self._walk_keys(low, high)
+
+    def values(self, *, prefix: str = "") -> AsyncIterator[V]:
+        """Yield the value of every live key (that starts with ``prefix``), paged like
+        ``keys``."""
+        low, high = _key_range(prefix, "values")
+        return self._walk_values(low, high)
+
+    def entries(self, *, prefix: str = "") -> AsyncIterator[tuple[str, V]]:
+        """Yield ``(key, value)`` for every live key (that starts with ``prefix``),
+        paged like ``keys``, yielding to the loop between two rows when the slice ran
+        out. Raises ``CorruptValueError`` naming the key at a row that is not JSON."""
+        low, high = _key_range(prefix, "entries")
+        return self._walk_entries(low, high)
+
+    async def _walk_keys(self, low: str, high: str | None) -> AsyncIterator[str]:
+        sql = self._sql
+        first, following = (
+            (sql.first_keys, sql.next_keys)
+            if high is None
+            else (sql.first_keys_below, sql.next_keys_below)
+        )
+        statement, after = first, low
+        while True:
+            if due():
+                await pause()
+            rows = self._page(statement, after, high)
             for (key,) in rows:
                 yield key
-
-    async def values(self) -> AsyncIterator[V]:
-        """Yield the value of every live key, paged like ``keys``."""
-        async for _, value in self.entries():
-            yield value
-
-    async def entries(self) -> AsyncIterator[tuple[str, V]]:
-        """Yield ``(key, value)`` for every live key, paged like ``keys``. Raises
-        ``CorruptValueError`` naming the key at a row that is not JSON."""
-        for rows in self._pages(self._sql.first_entries, self._sql.next_entries):
-            for key, raw in rows:
-                value: V = decode_value(key, raw)
-                yield key, value
-
-    def _pages(self, first: str, following: str) -> Iterator[list[Any]]:
-        """Pages of live rows in key order: ``first`` from the start, then ``following``
-        after the last key seen, until a page comes back short. A plain generator: each
-        page is one synchronous statement, and it leaves nothing to close if abandoned."""
-        if self._pending_start:
-            self._start_sweeper()
-        sql, after = first, ""
-        while True:
-            rows, _ = self._run(sql, (after, self._clock(), _PAGE), None)
-            yield rows
             if len(rows) < _PAGE:
                 return
-            sql, after = following, rows[-1][0]
+            statement, after = following, rows[-1][0]
+
+    async def _walk_values(self, low: str, high: str | None) -> AsyncIterator[V]:
+        async for _, value in self._walk_entries(low, high):
+            yield value
+
+    async def _walk_entries(self, low: str, high: str | None) -> AsyncIterator[tuple[str, V]]:
+        sql = self._sql
+        first, following = (
+            (sql.first_entries, sql.next_entries)
+            if high is None
+            else (sql.first_entries_below, sql.next_entries_below)
+        )
+        statement, after = first, low
+        while True:
+            if due():
+                await pause()
+            rows = self._page(statement, after, high)
+            for key, raw in rows:
+                if due():
+                    await pause()
+                value: V = decode_value(key, raw)
+                yield key, value
+            if len(rows) < _PAGE:
+                return
+            statement, after = following, rows[-1][0]
+
+    def _page(self, statement: str, after: str, high: str | None) -> list[Any]:
+        """One page of live rows in key order, from ``after`` on (the first page) or
+        after it (the next ones), below ``high`` when there is one. One synchronous
+        statement, leaving nothing open."""
+        if self._pending_start:
+            self._start_sweeper()
+        now = self._clock()
+        params = (after, now, _PAGE) if high is None else (after, high, now, _PAGE)
+        rows, _ = self._run(statement, params, None)
+        return rows
 
     # -- expiry and lifetime ------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Delete every expired row and return how many. One DELETE, which reads only
-        the rows it deletes (partial index on ``expires_at``); once the store knows the
-        lease table, a second DELETE of expired leases (not counted)."""
-        return self._sweep()
+        """Delete every row expired now and return how many, in batches: each batch is
+        one DELETE (and one commit) of the first expired rows in expiry order, found
+        through the partial index on ``expires_at``, so the cost follows the expired
+        rows, not the table. Batches are sized to take about 2 ms, and the
+        sweep yields to the loop between two of them when its slice ran out. Writes of
+        other tasks may run between batches; a cancelled sweep keeps the batches it
+        committed. Once the store knows the lease table, one more DELETE removes
+        expired leases (not counted)."""
+        return await self._sweep()
 
     async def close(self) -> None:
         """Stop the periodic sweeps (waiting until they have stopped) and, for a store
@@ -550,6 +702,9 @@ class SqliteStorage(Generic[V]):
         self._pending_start = False
         if self._sweeper is not None:
             await self._sweeper.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._owns_db:
             self._owns_db = False
             self._db.close()
@@ -572,13 +727,32 @@ class SqliteStorage(Generic[V]):
 
     # -- one statement, committed -------------------------------------------------------
 
-    def _sweep(self) -> int:
+    async def _sweep(self) -> int:
+        if due():
+            await pause()
         if _monotonic() >= self._check_at:
             self._check_file(None)
         now = self._clock()
         if self._lease_table_known:
             self._run_change(self._sql.sweep_leases, (now,), None)
-        return self._run_change(self._sql.sweep, (now,), None)
+        statement, size, total = self._sql.sweep_batch, _SWEEP_FIRST, 0
+        while True:
+            started = perf_counter()
+            deleted = self._run_change(statement, (now, size), None)
+            total += deleted
+            if self._checkpointer is not None:
+                self._checkpointer.poke()  # a batch writes many pages
+            if deleted < size:
+                return total
+            took = perf_counter() - started
+            if took < _SWEEP_TARGET_S / 2:
+                size = min(size * 2, _SWEEP_MAX)
+            elif took > _SWEEP_TARGET_S * 2:
+                size = max(size // 2, _SWEEP_MIN)
+            if due():
+                await pause()
+            if _monotonic() >= self._check_at:
+                self._check_file(None)
 
     def _start_sweeper(self) -> None:
         self._pending_start = False
@@ -602,6 +776,11 @@ class SqliteStorage(Generic[V]):
         except BaseException as exc:
             self._abort(exc, key)
             raise
+        if self._checkpointer is not None:
+            self._until_poke -= 1
+            if self._until_poke <= 0:
+                self._until_poke = POKE_EVERY
+                self._checkpointer.poke()
         return rows, cursor.rowcount
 
     def _run_one(self, sql: str, params: tuple[Any, ...], key: str | None) -> Any:

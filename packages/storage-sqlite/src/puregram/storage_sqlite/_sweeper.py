@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._loop import trio_is_running
@@ -20,7 +20,9 @@ logger = logging.getLogger("puregram.storage_sqlite")
 
 
 class Sweeper:
-    """Calls ``sweep()`` every ``interval_ms`` from a background task, until ``stop``.
+    """Awaits ``sweep()`` every ``interval_ms`` from a background task, until ``stop``.
+    The sweep deletes in batches and yields to the loop between them, so a large one
+    shares the loop with the store's other users; ``stop`` cancels it between batches.
 
     A failed sweep (say, ``database is locked`` past the busy timeout) is logged on the
     ``puregram.storage_sqlite`` logger and retried at the next interval: a background
@@ -29,7 +31,7 @@ class Sweeper:
 
     __slots__ = ("_asyncio_task", "_interval", "_sweep", "_trio_done", "_trio_scope")
 
-    def __init__(self, sweep: Callable[[], object], interval_ms: int) -> None:
+    def __init__(self, sweep: Callable[[], Awaitable[object]], interval_ms: int) -> None:
         self._sweep = sweep
         self._interval = interval_ms / 1000
         self._asyncio_task: asyncio.Task[None] | None = None
@@ -72,16 +74,16 @@ class Sweeper:
             self._trio_scope.cancel()
             await done.wait()
 
-    def _sweep_once(self) -> None:
+    async def _sweep_once(self) -> None:
         try:
-            self._sweep()
+            await self._sweep()
         except Exception:
             logger.exception("periodic sweep failed; retrying in %s s", self._interval)
 
     async def _run_asyncio(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            self._sweep_once()
+            await self._sweep_once()
 
     async def _run_trio(self) -> None:
         import trio
@@ -90,6 +92,6 @@ class Sweeper:
             with self._trio_scope:
                 while True:
                     await trio.sleep(self._interval)
-                    self._sweep_once()
+                    await self._sweep_once()
         finally:
             self._trio_done.set()
