@@ -120,6 +120,13 @@ SECTIONS = (
         "SQLite against aiogram-sqlite-storage, interleaved in one run.",
     ),
     Section(
+        "ptb",
+        "`puregram.ptb`",
+        "packages/ptb/benchmarks/bench_ptb.py",
+        "Bot start-up with 100,000 stored users against PicklePersistence, and listing one "
+        "namespace of 10,000 keys among 100,000 and 1,000,000 others.",
+    ),
+    Section(
         "competitors",
         "against the stores a Python bot author would pick instead",
         "tools/bench_competitors.py",

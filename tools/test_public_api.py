@@ -19,6 +19,7 @@ PACKAGES = {
     "puregram.session": "puregram-session",
     "puregram.rate_limit": "puregram-rate-limit",
     "puregram.aiogram": "puregram-aiogram",
+    "puregram.ptb": "puregram-ptb",
 }
 
 

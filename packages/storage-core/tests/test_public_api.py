@@ -29,6 +29,7 @@ STORAGE_API = [
     "MAX_MS",
     "MemoryStorage",
     "Migration",
+    "NamespacedStorage",
     "StorageError",
     "TtlStorage",
     "__version__",
@@ -47,6 +48,8 @@ STORAGE_API = [
     "is_lock_storage",
     "is_ttl_storage",
     "lease_backoff",
+    "namespaced",
+    "supports_prefix",
 ]
 
 TESTING_API = ["Check", "CheckSkipped", "ConformanceError", "check_storage", "conformance_checks"]

@@ -14,8 +14,8 @@ EXAMPLES = collect(README)
 
 def test_the_readme_has_its_examples() -> None:
     # first store, guards, MemoryStorage, LRU, migrations, expiry, adapter, ttl adapter,
-    # iterators, leases, options, conformance without pytest
-    assert len(EXAMPLES) == 12
+    # iterators, namespaced, leases, options, conformance without pytest
+    assert len(EXAMPLES) == 13
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=str)

@@ -5,6 +5,7 @@ on purpose. The reference store passes every check, so each failure is the kit n
 that one breach.
 """
 
+import fnmatch
 import time
 import unittest
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +50,10 @@ ALL_CHECKS = [
     "lease_reads_and_writes",
     "lease_exclusion",
     "lease_expires_and_fences",
+    "prefix_iteration",
+    "namespaced_isolation",
+    "namespaced_clear",
+    "namespaced_capabilities",
     "unserializable_rejected",
     "unencodable_key_rejected",
 ]
@@ -104,17 +109,22 @@ class JsonStore:
         finally:
             await lease.release()
 
-    async def keys(self) -> AsyncIterator[str]:
-        for key in list(self.data):
-            yield key
+    def _listed(self, key: str, prefix: str) -> bool:
+        return key.startswith(prefix)
 
-    async def values(self) -> AsyncIterator[Any]:
-        async for _, value in self.entries():
+    async def keys(self, *, prefix: str = "") -> AsyncIterator[str]:
+        for key in list(self.data):
+            if self._listed(key, prefix):
+                yield key
+
+    async def values(self, *, prefix: str = "") -> AsyncIterator[Any]:
+        async for _, value in self.entries(prefix=prefix):
             yield value
 
-    async def entries(self) -> AsyncIterator[tuple[str, Any]]:
+    async def entries(self, *, prefix: str = "") -> AsyncIterator[tuple[str, Any]]:
         for key, raw in list(self.data.items()):
-            yield key, decode_value(key, raw)
+            if self._listed(key, prefix):
+                yield key, decode_value(key, raw)
 
 
 class JsonLease:
@@ -170,16 +180,16 @@ class RaisesKeyErrorForIntKeys(JsonStore):
 
 
 class KeysRepeatAKey(JsonStore):
-    async def keys(self) -> AsyncIterator[str]:
-        async for key in super().keys():
+    async def keys(self, *, prefix: str = "") -> AsyncIterator[str]:
+        async for key in super().keys(prefix=prefix):
             yield key
-        for key in list(self.data)[:1]:
+        for key in [k for k in self.data if k.startswith(prefix)][:1]:
             yield key
 
 
 class EntriesRepeatAKey(JsonStore):
-    async def entries(self) -> AsyncIterator[tuple[str, Any]]:
-        async for entry in super().entries():
+    async def entries(self, *, prefix: str = "") -> AsyncIterator[tuple[str, Any]]:
+        async for entry in super().entries(prefix=prefix):
             yield entry
             yield entry
 
@@ -196,15 +206,38 @@ class KeysSeeDeletedKeys(JsonStore):
         if key not in self.ever:
             self.ever.append(key)
 
-    async def keys(self) -> AsyncIterator[str]:
+    async def keys(self, *, prefix: str = "") -> AsyncIterator[str]:
         for key in self.ever:
-            yield key
+            if key.startswith(prefix):
+                yield key
 
 
 class KeysMissSome(JsonStore):
-    async def keys(self) -> AsyncIterator[str]:
-        for key in list(self.data)[1:]:
+    async def keys(self, *, prefix: str = "") -> AsyncIterator[str]:
+        for key in [k for k in self.data if k.startswith(prefix)][1:]:
             yield key
+
+
+class PrefixIsAGlob(JsonStore):
+    """Lists a prefix with an unescaped glob, as a naive ``SCAN MATCH prefix*``."""
+
+    def _listed(self, key: str, prefix: str) -> bool:
+        return fnmatch.fnmatchcase(key, prefix + "*")
+
+
+class PrefixRangeStopsAtFFFF(JsonStore):
+    """Lists a prefix as the range ``[prefix, prefix + "\\uffff")``, which misses keys
+    with an astral character (or U+FFFF itself) right after the prefix."""
+
+    def _listed(self, key: str, prefix: str) -> bool:
+        return prefix <= key < prefix + "\uffff"
+
+
+class PrefixIgnored(JsonStore):
+    """Takes ``prefix=`` and lists every key anyway."""
+
+    def _listed(self, key: str, prefix: str) -> bool:
+        return True
 
 
 class StoresASet(MemoryStorage[Any]):
@@ -346,6 +379,11 @@ BROKEN: list[tuple[Callable[[], Any], str]] = [
     (CountHitStartsAtZero, "count_hit"),
     (CountHitAcceptsZeroWindow, "count_hit"),
     (CountHitOverwritesForeignValues, "count_hit"),
+    (PrefixIsAGlob, "prefix_iteration"),
+    (PrefixRangeStopsAtFFFF, "prefix_iteration"),
+    (PrefixIgnored, "prefix_iteration"),
+    (PrefixIgnored, "namespaced_isolation"),
+    (PrefixIgnored, "namespaced_clear"),
 ]
 
 

@@ -7,6 +7,8 @@ The map of the package:
   ``Lease``), with one ``is_*`` guard each;
 - ready stores: ``MemoryStorage`` (unbounded) and ``LruMemoryStorage`` (bounded);
 - ``enhance_storage``: versioned envelopes, migrations and per-entry expiry over any store;
+- ``namespaced``: a ``NamespacedStorage`` view of one key prefix of a store, listed
+  natively where the store ``supports_prefix`` (its ``keys(prefix=...)``);
 - errors: ``StorageError`` and its ``CorruptValueError``, ``ForeignValueError`` and
   ``LeaseLostError`` (the tree is in ``_errors.py``);
 - for adapter authors: ``check_key``, ``describe_key``, ``encode_value``, ``decode_value``,
@@ -34,6 +36,7 @@ from ._leases import BaseLease, LocalLeases, lease_backoff
 from ._locks import KeyLocks
 from ._lru import LruMemoryStorage
 from ._memory import MemoryStorage
+from ._namespaced import NamespacedStorage, namespaced, supports_prefix
 from ._options import MAX_COUNT, MAX_MS, check_count, check_ms, check_seconds, check_text
 from ._protocols import (
     CounterStorage,
@@ -69,6 +72,7 @@ __all__ = [
     "LruMemoryStorage",
     "MemoryStorage",
     "Migration",
+    "NamespacedStorage",
     "StorageError",
     "TtlStorage",
     "__version__",
@@ -87,6 +91,8 @@ __all__ = [
     "is_lock_storage",
     "is_ttl_storage",
     "lease_backoff",
+    "namespaced",
+    "supports_prefix",
 ]
 
 # Tracebacks and reprs name the public module (puregram.storage.MemoryStorage), not the

@@ -56,19 +56,24 @@ class DictStore(Generic[V]):
             reject_key(key)
         return LocalLease(self, self._leases, key, lease_ms)
 
-    async def keys(self) -> AsyncIterator[str]:
+    # ``prefix`` is the native prefix-iteration contract (see ``namespaced``): here a
+    # filter over the snapshot, since a dict has no order to seek in.
+    async def keys(self, *, prefix: str = "") -> AsyncIterator[str]:
+        """Every key (starting with ``prefix``, when given), oldest first."""
         data = self._data
-        for key in list(data):
+        for key in list(data) if not prefix else [k for k in data if k.startswith(prefix)]:
             if key in data:
                 yield key
 
-    async def values(self) -> AsyncIterator[V]:
-        async for _, value in self.entries():
+    async def values(self, *, prefix: str = "") -> AsyncIterator[V]:
+        """The value of every key (starting with ``prefix``, when given)."""
+        async for _, value in self.entries(prefix=prefix):
             yield value
 
-    async def entries(self) -> AsyncIterator[tuple[str, V]]:
+    async def entries(self, *, prefix: str = "") -> AsyncIterator[tuple[str, V]]:
+        """``(key, value)`` of every key (starting with ``prefix``, when given)."""
         data = self._data
-        for key in list(data):
+        for key in list(data) if not prefix else [k for k in data if k.startswith(prefix)]:
             value = data.get(key, MISSING)  # OrderedDict.get does not move the key
             if value is not MISSING:
                 yield key, value  # type: ignore[misc]

@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Generic, TypeGuard, TypeVar
 
 from ._codec import check_key
+from ._namespaced import supports_prefix
 from ._options import check_ms
 from ._protocols import (
     KVStorage,
@@ -62,7 +63,9 @@ class EnhancedStorage(Generic[V]):
     """A store that keeps each value in a ``{"__v", "__exp", "data"}`` envelope.
 
     Made by ``enhance_storage``. It has ``keys``, ``values`` and ``entries`` when the base
-    store has them, ``touch`` (and ``get_and_touch``) when the base has those, and
+    store has them (each takes ``prefix=``, passed to the base when it
+    ``supports_prefix``, else filtered), ``touch`` (and ``get_and_touch``) when the base
+    has those, and
     ``lock`` (leases, see ``LockStorage``) when the base has it: check with
     ``is_iterable_storage``, ``is_ttl_storage`` and ``is_lock_storage`` as with any store.
     """
@@ -99,6 +102,7 @@ class EnhancedStorage(Generic[V]):
             capabilities["touch"] = self._touch
             if is_get_touch_storage(base):
                 capabilities["get_and_touch"] = self._get_and_touch
+        self._native_prefix = supports_prefix(base)
         if is_iterable_storage(base):
             capabilities.update(keys=self._keys, values=self._values, entries=self._entries)
         if is_lock_storage(base):
@@ -143,24 +147,32 @@ class EnhancedStorage(Generic[V]):
             return await self._base.has(key)
         return not self._expired(raw) and not _is_empty_envelope(raw)
 
-    async def _keys(self) -> AsyncIterator[str]:
-        async for key, _ in self._live_entries():
+    async def _keys(self, *, prefix: str = "") -> AsyncIterator[str]:
+        async for key, _ in self._live_entries(prefix):
             yield key
 
-    async def _values(self) -> AsyncIterator[V]:
-        async for _, value in self._entries():
+    async def _values(self, *, prefix: str = "") -> AsyncIterator[V]:
+        async for _, value in self._entries(prefix=prefix):
             yield value
 
-    async def _entries(self) -> AsyncIterator[tuple[str, V]]:
-        async for key, raw in self._live_entries():
+    async def _entries(self, *, prefix: str = "") -> AsyncIterator[tuple[str, V]]:
+        async for key, raw in self._live_entries(prefix):
             if _is_envelope(raw):
                 yield key, await self._migrate(raw["data"], raw["__v"])
             else:
                 yield key, await self._migrate(raw, 0)
 
-    async def _live_entries(self) -> AsyncIterator[tuple[str, Any]]:
+    async def _live_entries(self, prefix: str) -> AsyncIterator[tuple[str, Any]]:
+        """The base's live entries under ``prefix``: asked of the base when it lists a
+        prefix natively (``supports_prefix``), else filtered from a full walk."""
         base: Any = self._base
-        async for key, raw in base.entries():
+        if not prefix:
+            walk = base.entries()
+        elif self._native_prefix:
+            walk = base.entries(prefix=prefix)
+        else:
+            walk = _filtered(base.entries(), prefix)
+        async for key, raw in walk:
             if not self._expired(raw) and not _is_empty_envelope(raw):
                 yield key, raw
 
@@ -225,6 +237,14 @@ class EnhancedStorage(Generic[V]):
             return False
         exp = _expiry(raw)
         return exp is not None and exp < self._clock()
+
+
+async def _filtered(
+    entries: AsyncIterator[tuple[str, Any]], prefix: str
+) -> AsyncIterator[tuple[str, Any]]:
+    async for key, raw in entries:
+        if key.startswith(prefix):
+            yield key, raw
 
 
 class _EnhancedLease(Generic[V]):

@@ -20,6 +20,9 @@ check that it really does (keep ``n`` short: the check waits that long, plus a m
 Optional capabilities (iteration, ``touch``, ``get_and_touch``, ``count_hit``, ``lock``)
 are checked when the store has them; when it does not, the check raises ``CheckSkipped``,
 a ``unittest.SkipTest`` that pytest and unittest report as skipped, never as passed.
+A store whose ``keys``/``values``/``entries`` take ``prefix=`` (``supports_prefix``) is
+checked to list exactly the keys starting with it, glob and LIKE characters included; the
+``namespaced`` checks run a view over the store (isolation, ``clear()``, capabilities).
 Lease checks take a second instance on the same backend when you pass one
 (``await check(store, twin=other)``) and then also check exclusion across the two. A
 failed check raises ``ConformanceError``.
@@ -39,6 +42,7 @@ from typing import Any
 
 from ._async import gather, sleep
 from ._errors import LeaseLostError
+from ._namespaced import namespaced, supports_prefix
 from ._protocols import (
     CounterStorage,
     KVStorage,
@@ -474,6 +478,160 @@ async def check_ttl_expires(storage: Store, options: Options) -> None:
         await storage.delete(key)
 
 
+# Sub-keys that trip a prefix listing built on a glob (Redis MATCH), on LIKE, or on a key
+# range whose upper bound is ``prefix + "\uffff"`` (an astral character sorts past it).
+PREFIX_TAILS = ("", "a", "*", "?", "[a]", "%", "_", "\\", "ключ", "\uffff", "🔑", "\U0010ffff")
+
+
+async def check_prefix_iteration(storage: Store, options: Options) -> None:
+    """A store that ``supports_prefix`` lists, for ``keys(prefix=p)``, ``values`` and
+    ``entries``, exactly the keys starting with ``p``: glob, LIKE and range-edge
+    characters in ``p`` or after it are plain characters."""
+    if not supports_prefix(storage):
+        raise _skip("keys()/values()/entries() take no prefix= (not supports_prefix)")
+    store: Any = storage
+    base = _fresh("prefix")
+    # Each inner prefix ends in a character a glob or LIKE would read as a wildcard.
+    spaces = [f"{base}:*", f"{base}:?", f"{base}:[a]", f"{base}:%", f"{base}:_", f"{base}:\\"]
+    near = [f"{base}:x", f"{base}:", f"{base}:+", f"{base};", f"{base}:*".upper()]
+    written = [space + tail for space in spaces for tail in PREFIX_TAILS] + near
+    try:
+        for index, key in enumerate(written):
+            await store.set(key, {"i": index})
+        for space in spaces:
+            expected = {key: {"i": i} for i, key in enumerate(written) if key.startswith(space)}
+            keys = [key async for key in store.keys(prefix=space)]
+            _expect(len(keys) == len(set(keys)), f"keys(prefix={space!r}) repeated a key")
+            _expect(
+                sorted(keys) == sorted(expected),
+                f"keys(prefix={space!r}) listed {sorted(set(keys) ^ set(expected))!r} wrongly",
+            )
+            entries = {key: value async for key, value in store.entries(prefix=space)}
+            _expect(entries == expected, f"entries(prefix={space!r}) does not match")
+            values = [value async for value in store.values(prefix=space)]
+            _expect(
+                sorted(v["i"] for v in values) == sorted(v["i"] for v in expected.values()),
+                f"values(prefix={space!r}) does not match",
+            )
+        everything = {key async for key in store.keys(prefix=f"{base}:")}
+        _expect(
+            everything == {key for key in written if key.startswith(f"{base}:")},
+            "keys(prefix=...) of the enclosing namespace does not list them all",
+        )
+        _expect(
+            set(written) <= {key async for key in store.keys(prefix="")},
+            "keys(prefix='') does not list every key",
+        )
+    finally:
+        for key in written:
+            await store.delete(key)
+
+
+async def check_namespaced_isolation(storage: Store, options: Options) -> None:
+    """Two ``namespaced`` views whose prefixes are not prefixes of each other share no
+    key: the same key holds two values, each view lists only its own (stripped), and
+    the store holds them at ``prefix + key``."""
+    base = _fresh("namespaced")
+    one = namespaced(storage, f"{base}:one:*[")
+    two = namespaced(storage, f"{base}:two:?%")
+    keys = ["k", "", "a:b", "*", "ключ"]
+    try:
+        for key in keys:
+            await one.set(key, {"in": "one", "key": key})
+            await two.set(key, {"in": "two", "key": key})
+        for key in keys:
+            _expect(await one.get(key) == {"in": "one", "key": key}, f"view one read {key!r}")
+            _expect(await two.get(key) == {"in": "two", "key": key}, f"view two read {key!r}")
+            got = await storage.get(f"{base}:one:*[{key}")
+            _expect(got == {"in": "one", "key": key}, f"the store holds {got!r} at prefix+key")
+        await one.delete("k")
+        _expect(not await one.has("k"), "delete() through a view left the key")
+        _expect(await two.has("k"), "delete() through one view removed the other's key")
+        if is_iterable_storage(storage):
+            view: Any = one
+            listed = [key async for key in view.keys()]
+            _expect(sorted(listed) == sorted(keys[1:]), f"view one listed {listed!r}")
+            entries = {key: value async for key, value in view.entries()}
+            _expect(all(value["in"] == "one" for value in entries.values()), "a view leaked values")
+            _expect(sorted(entries) == sorted(keys[1:]), f"view one's entries are {entries!r}")
+    finally:
+        for key in keys:
+            await one.delete(key)
+            await two.delete(key)
+
+
+async def check_namespaced_clear(storage: Store, options: Options) -> None:
+    """``namespaced(...).clear()`` deletes its namespace, returns how many, and leaves
+    every other key (a sibling namespace, the bare prefix, a longer look-alike)."""
+    if not is_iterable_storage(storage):
+        raise _skip("the store is not an IterableStorage (clear() lists the namespace)")
+    base = _fresh("namespaced-clear")
+    view = namespaced(storage, f"{base}:ns:")
+    kept = [f"{base}:ns", f"{base}:ns;x", f"{base}:other:k", f"{base}:n"]
+    try:
+        for index in range(30):
+            await view.set(f"k{index}", index)
+        for key in kept:
+            await storage.set(key, "kept")
+        _expect(await view.clear() == 30, "clear() did not report 30 deletions")
+        listed: Any = view
+        _expect([key async for key in listed.keys()] == [], "clear() left keys in the view")
+        for key in kept:
+            _expect(await storage.get(key) == "kept", f"clear() deleted {key!r} outside it")
+        _expect(await view.clear() == 0, "a second clear() found keys")
+    finally:
+        for key in kept:
+            await storage.delete(key)
+        await view.clear()
+
+
+async def check_namespaced_capabilities(storage: Store, options: Options) -> None:
+    """A view has exactly the store's capabilities (each ``is_*`` guard agrees), lists
+    natively when the store does, and ``touch``, ``get_and_touch``, ``count_hit`` and
+    ``lock`` act on ``prefix + key``."""
+    prefix = _fresh("namespaced-caps") + ":"
+    view: Any = namespaced(storage, prefix)
+    guards = (
+        is_iterable_storage,
+        is_ttl_storage,
+        is_get_touch_storage,
+        is_counter_storage,
+        is_lock_storage,
+    )
+    for guard in guards:
+        _expect(guard(view) == guard(storage), f"{guard.__name__} of the view is {guard(view)}")
+    _expect(
+        supports_prefix(view) == is_iterable_storage(storage),
+        "a view of an iterable store does not take keys(prefix=...)",
+    )
+    _expect(
+        view.native_prefix == supports_prefix(storage),
+        "the view does not list natively where the store can",
+    )
+    try:
+        await view.set("k", {"v": 1})
+        if is_ttl_storage(storage):
+            await view.touch("k")
+            await view.touch("missing")
+            _expect(not await storage.has(prefix + "missing"), "touch() created a key")
+        if is_get_touch_storage(storage):
+            _expect(await view.get_and_touch("k") == {"v": 1}, "get_and_touch() misread")
+        if is_counter_storage(storage):
+            hits, reset_at = await view.count_hit("hits", 60_000)
+            _expect(hits == 1, f"count_hit() through a view counted {hits}")
+            stored = await storage.get(prefix + "hits")
+            _expect(stored == {"hits": 1, "resetAt": reset_at}, f"the counter is {stored!r}")
+        if is_lock_storage(storage):
+            async with view.lock("k") as lease:
+                _expect(lease.key == "k", f"the view's lease.key is {lease.key!r}")
+                _expect(lease.found and lease.value == {"v": 1}, "the lease misread")
+                await lease.save({"v": 2})
+            _expect(await storage.get(prefix + "k") == {"v": 2}, "lease.save() missed")
+    finally:
+        for key in ("k", "hits", "missing"):
+            await storage.delete(prefix + key)
+
+
 def _lock_storage(storage: Store) -> LockStorage[Any]:
     if not is_lock_storage(storage):
         raise _skip("the store is not a LockStorage")
@@ -578,6 +736,10 @@ _COMMON = (
     check_lease_reads_and_writes,
     check_lease_exclusion,
     check_lease_expires_and_fences,
+    check_prefix_iteration,
+    check_namespaced_isolation,
+    check_namespaced_clear,
+    check_namespaced_capabilities,
 )
 
 _SERIALIZING = (check_unserializable_rejected, check_unencodable_key_rejected)
