@@ -9,7 +9,7 @@ from aiogram.dispatcher.event.bases import CancelHandler, SkipHandler
 from aiogram.dispatcher.middlewares.base import BaseMiddleware
 from aiogram.types import TelegramObject
 
-from puregram.session import session
+from puregram.session import Sessions, session
 
 from ._context import UpdateContext
 
@@ -55,10 +55,10 @@ class SessionMiddleware(BaseMiddleware):
         self.middleware = session(handled=(*handled, *CONTROL_FLOW), **options)
 
     @property
-    def sessions(self) -> Any:
-        """The session middleware's ``sessions`` (``get``/``edit`` outside updates), when
-        the installed puregram-session has them."""
-        return self.middleware.sessions  # type: ignore[attr-defined]
+    def sessions(self) -> Sessions:
+        """The session middleware's ``sessions``: ``get(key)`` and ``edit(key)`` outside
+        updates (broadcasts, cron jobs), under the same lease as updates."""
+        return self.middleware.sessions
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         context = UpdateContext(event, data)
