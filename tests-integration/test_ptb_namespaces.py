@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "sqlite":
         from puregram.storage_sqlite import SqliteStorage
 
-        yield SqliteStorage(db=sqlite3.connect(tmp_path / "bot.db"))
+        with closing(sqlite3.connect(tmp_path / "bot.db")) as db:
+            yield SqliteStorage(db=db)
         return
     from redis.asyncio import Redis
 

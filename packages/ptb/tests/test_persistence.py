@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,12 @@ async def run(persistence: StoragePersistence, *texts: str, user: int = 42) -> l
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> KVStorage[Any]:
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KVStorage[Any]]:
     if request.param == "memory":
-        return MemoryStorage()
-    return SqliteStorage(db=sqlite3.connect(tmp_path / "bot.db"))
+        yield MemoryStorage()
+        return
+    with closing(sqlite3.connect(tmp_path / "bot.db")) as db:
+        yield SqliteStorage(db=db)
 
 
 async def test_data_survives_a_new_application(storage: KVStorage[Any]) -> None:
