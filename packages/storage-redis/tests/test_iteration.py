@@ -10,7 +10,14 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 
 from puregram.storage_redis import RedisStorage
-from puregram.storage_redis._scan import EXACT_LENGTH, SCAN_COUNT, Once, escape_glob
+from puregram.storage_redis._scan import (
+    EXACT_LENGTH,
+    SCAN_COUNT,
+    SCAN_COUNT_MAX,
+    Once,
+    _scan_node,
+    escape_glob,
+)
 from tools.redis_harness import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -164,6 +171,62 @@ async def test_a_key_deleted_between_scan_and_mget_is_skipped(client: Redis, pre
     deleted = {raw.decode()[len(prefix) :] for raw in racing.deleted}
     assert set(entries) == {f"k{index}" for index in range(50)} - deleted
     assert all(entries[key] == int(key[1:]) for key in entries)
+
+
+class CountingScans:
+    """A real client that counts the SCANs it sends (a spy: every command reaches Redis)."""
+
+    def __init__(self, client: Redis) -> None:
+        self.client: Any = client
+        self.scans = 0
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.scans += args[0] == "SCAN"
+        return await self.client.execute_command(*args, **options)
+
+
+async def test_a_narrow_prefix_is_listed_in_few_round_trips(client: Redis, prefix: str) -> None:
+    """A namespace of 40 keys among 20,000 others: every key of it is listed, in far fewer
+    SCANs than a fixed COUNT of SCAN_COUNT would take (the hint grows while replies are
+    sparse). The server still visits every key: Redis has no index of prefixes."""
+    pipe = client.pipeline(transaction=False)
+    for index in range(20_000):
+        pipe.set(f"{prefix}other:{index}", "1")
+    await pipe.execute()
+    spy = CountingScans(client)
+    store: RedisStorage[int] = RedisStorage(client=spy, prefix=prefix)  # type: ignore[arg-type]
+    for index in range(40):
+        await store.set(f"ns:{index}", index)
+    keyspace = int(await client.dbsize())
+    assert sorted([key async for key in store.keys(prefix="ns:")]) == sorted(
+        f"ns:{index}" for index in range(40)
+    )
+    fixed_count_scans = keyspace // SCAN_COUNT
+    # The dict holds up to 2 slots per key; 5 replies ramp the hint from 500 to 8,000.
+    assert spy.scans <= 2 * keyspace // SCAN_COUNT_MAX + 6
+    assert spy.scans < fixed_count_scans // 4
+    assert {key: value async for key, value in store.entries(prefix="ns:")} == {
+        f"ns:{index}": index for index in range(40)
+    }
+    for start in range(0, 20_000, 1_000):
+        await client.unlink(*(f"{prefix}other:{index}" for index in range(start, start + 1_000)))
+
+
+async def test_a_dense_reply_is_split_and_shrinks_the_hint() -> None:
+    """A scripted SCAN (a fake by design: a real server answers a reply this dense only
+    after a sparse stretch, by chance): a reply of 1,300 keys reaches the caller in
+    batches of at most SCAN_COUNT, so no MGET asks for more, and the hint is halved."""
+    sent: list[int] = []
+    replies = [(7, [f"k{index}" for index in range(100)]), (9, [f"d{i}" for i in range(1_300)])]
+    replies.append((0, ["last"]))
+
+    async def run(*args: Any) -> Any:
+        sent.append(int(args[5]))
+        return replies[len(sent) - 1]
+
+    batches = [batch async for batch in _scan_node(run, "*", None)]
+    assert [len(batch) for batch in batches] == [100, 500, 500, 300, 1]
+    assert sent == [SCAN_COUNT, 2 * SCAN_COUNT, SCAN_COUNT]
 
 
 async def test_breaking_out_of_an_iteration_is_fine(client: Redis, prefix: str) -> None:

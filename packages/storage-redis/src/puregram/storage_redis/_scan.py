@@ -1,8 +1,14 @@
 """Streaming a prefix's keys with ``SCAN`` and fetching their values with ``MGET``.
 
-Memory holds one batch at a time (``SCAN_COUNT`` keys and their values) plus a mark for
-each key already yielded, capped at ``DEDUPE_LIMIT`` marks of at most ``EXACT_LENGTH``
+Memory holds one batch at a time (about ``SCAN_COUNT`` keys and their values) plus a mark
+for each key already yielded, capped at ``DEDUPE_LIMIT`` marks of at most ``EXACT_LENGTH``
 characters or 16 bytes each: it never grows with the keyspace, nor with the key length.
+
+A narrow ``MATCH`` (one namespace among many other keys) finds few keys per ``SCAN``: the
+``COUNT`` hint then doubles, up to ``SCAN_COUNT_MAX``, so the walk takes fewer round
+trips while each reply still holds about ``SCAN_COUNT`` keys. Redis keeps no index of key
+prefixes: the server still visits every key once, so the walk's time grows with the
+keyspace (see the README); only its round trips shrink.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ __all__ = [
     "DEDUPE_LIMIT",
     "EXACT_LENGTH",
     "SCAN_COUNT",
+    "SCAN_COUNT_MAX",
     "Once",
     "escape_glob",
     "fetch_values",
@@ -25,7 +32,12 @@ __all__ = [
 ]
 
 SCAN_COUNT = 500
-"""``COUNT`` hint of every ``SCAN``, and so the size of every ``MGET``."""
+"""``COUNT`` hint of the first ``SCAN``, and about the number of keys per reply, and so
+per ``MGET``."""
+
+SCAN_COUNT_MAX = 8_000
+"""The largest ``COUNT`` hint: a ``SCAN`` of 8,000 slots holds the server well under a
+millisecond, and a reply can hold no more keys than that even where every key matches."""
 
 DEDUPE_LIMIT = 10_000
 """How many keys one iteration remembers to drop the duplicates ``SCAN`` may return."""
@@ -45,30 +57,44 @@ def escape_glob(text: str) -> str:
 
 
 async def scan_batches(client: Any, run: Run, pattern: str) -> AsyncIterator[list[Any]]:
-    """Yield the non-empty ``SCAN`` replies for ``pattern``: on a cluster, every primary's
-    keys in turn (each reply then holds keys of one node only)."""
+    """Yield the keys ``SCAN`` finds for ``pattern`` in batches of at most ``SCAN_COUNT``
+    (a reply split if need be, so an ``MGET`` never asks for more): on a cluster, every
+    primary's keys in turn (each batch then holds keys of one node only)."""
     if callable(getattr(client, "get_primaries", None)):
         await client.initialize()  # the node table is empty until the client has connected
         for node in client.get_primaries():
-            cursor: Any = 0
-            while True:
-                cursors, keys = await run(
-                    "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT, target_nodes=node
-                )
-                # redis-py's cluster client answers {node name: cursor}; be lenient.
-                cursor = cursors[node.name] if isinstance(cursors, dict) else cursors
-                if keys:
-                    yield keys
-                if int(cursor) == 0:
-                    break
+            async for keys in _scan_node(run, pattern, node):
+                yield keys
         return
-    cursor = 0
+    async for keys in _scan_node(run, pattern, None):
+        yield keys
+
+
+async def _scan_node(run: Run, pattern: str, node: Any) -> AsyncIterator[list[Any]]:
+    """One node's ``SCAN`` loop (``node`` is ``None`` off a cluster), with the ``COUNT``
+    hint doubled after each reply of fewer than half ``SCAN_COUNT`` keys and halved after
+    one of more than twice as many (the keys' hash order is random, so what one reply
+    found is what the next will find at the same ``COUNT``)."""
+    options = {} if node is None else {"target_nodes": node}
+    cursor: Any = 0
+    count = SCAN_COUNT
     while True:
-        cursor, keys = await run("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
-        if keys:
-            yield keys
+        cursors, keys = await run("SCAN", cursor, "MATCH", pattern, "COUNT", count, **options)
+        # redis-py's cluster client answers {node name: cursor}; be lenient.
+        cursor = cursors[node.name] if isinstance(cursors, dict) else cursors
+        found = len(keys)
+        if found < SCAN_COUNT // 2:
+            count = min(count * 2, SCAN_COUNT_MAX)
+        elif found > SCAN_COUNT * 2:
+            count = max(count // 2, SCAN_COUNT)
+        if found <= SCAN_COUNT:
+            if keys:
+                yield keys
+        else:
+            for start in range(0, found, SCAN_COUNT):
+                yield keys[start : start + SCAN_COUNT]
         if int(cursor) == 0:
-            break
+            return
 
 
 async def fetch_values(
