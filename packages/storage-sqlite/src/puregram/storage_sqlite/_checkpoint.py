@@ -6,9 +6,10 @@ inside whichever commit makes the WAL reach 1,000 pages, so that one statement h
 its thread, the event loop's, for 10 to 20 ms on an ordinary disk, about every 300
 writes. Here a thread of its own with a connection of its own runs
 ``PRAGMA wal_checkpoint(PASSIVE)`` (which never waits for a lock, and never blocks a
-writer) each time the store has run ``POKE_EVERY`` statements, so the WAL rarely grows
-to the store connection's own (raised) auto-checkpoint limit. The store's statements
-stay on the loop's thread; only the checkpoints move.
+writer) each time the store has run ``POKE_EVERY`` statements, so that the checkpoint
+the store connection still runs when the WAL reaches ``STORE_AUTOCHECKPOINT`` pages
+finds almost every page copied already (see there). The store's statements stay on the
+loop's thread; only the copying moves.
 """
 
 from __future__ import annotations
@@ -25,9 +26,18 @@ logger = logging.getLogger("puregram.storage_sqlite")
 POKE_EVERY = 256
 """Statements of the store between two wake-ups of the checkpointer."""
 
-STORE_AUTOCHECKPOINT = 10_000
-"""The store connection's ``wal_autocheckpoint`` (pages): a safety net, reached only
-when the checkpointer cannot keep up (another process holding a read open, say)."""
+STORE_AUTOCHECKPOINT = 1_000
+"""The store connection's ``wal_autocheckpoint`` (pages), SQLite's default, set so that
+it holds whatever the driver was built with.
+
+It is not only a safety net. Under steady writes a passive checkpoint from another
+connection copies back the frames the WAL held when it began, never those appended
+meanwhile, so the WAL is never found fully copied at the start of a write and never
+starts over: it grows until the store's own connection checkpoints, in the loop's
+thread. That checkpoint costs in proportion to the WAL's length even when the thread
+has copied nearly all of it (measured: 14 ms at 10,000 pages, 4 ms at 1,000, 2 ms at
+300), so the limit stays low: a few milliseconds now and then, and a WAL file that stays
+about 4 MiB."""
 
 
 class Checkpointer:
