@@ -45,6 +45,14 @@ async def bump(mw: Any, context: Any) -> None:
     await mw(context, handler)
 
 
+async def edit_counter(mw: Any) -> None:
+    """``bump`` through ``mw.sessions.edit`` (a cron job, say) instead of an update."""
+    async with mw.sessions.edit("1") as current:
+        value = current.get("counter", 0)
+        await anyio.lowlevel.checkpoint()
+        current.counter = value + 1
+
+
 @pytest.fixture(params=["store", "process"])
 def isolation(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -173,16 +181,10 @@ async def test_an_exception_in_edit_saves_nothing(isolation: str) -> None:
 async def test_edit_overlapping_with_updates_loses_nothing(isolation: str) -> None:
     mw, store = make(isolation)
 
-    async def edit() -> None:
-        async with mw.sessions.edit("1") as current:
-            value = current.get("counter", 0)
-            await anyio.lowlevel.checkpoint()
-            current.counter = value + 1
-
     async with anyio.create_task_group() as group:
         for i in range(30):
             group.start_soon(bump, mw, Update(1))
-            group.start_soon(edit)
+            group.start_soon(edit_counter, mw)
             if i % 3 == 0:
                 group.start_soon(bump, mw, Update(2))  # another key runs alongside
     assert await store.get("1") == {"counter": 60}
@@ -203,16 +205,10 @@ async def test_edit_and_lazy_updates_overlap(isolation: str) -> None:
 
         await mw(context, handler)
 
-    async def edit() -> None:
-        async with mw.sessions.edit("1") as current:
-            value = current.get("counter", 0)
-            await anyio.lowlevel.checkpoint()
-            current.counter = value + 1
-
     async with anyio.create_task_group() as group:
         for _ in range(20):
             group.start_soon(lazy_bump)
-            group.start_soon(edit)
+            group.start_soon(edit_counter, mw)
     assert await store.get("1") == {"counter": 40}
 
 
@@ -222,16 +218,10 @@ async def test_two_middlewares_on_one_store_share_the_lease() -> None:
     store: MemoryStorage[Any] = YieldingStorage()
     bot, cron = session(storage=store), session(storage=store)
 
-    async def edit() -> None:
-        async with cron.sessions.edit("1") as current:
-            value = current.get("counter", 0)
-            await anyio.lowlevel.checkpoint()
-            current.counter = value + 1
-
     async with anyio.create_task_group() as group:
         for _ in range(20):
             group.start_soon(bump, bot, Update(1))
-            group.start_soon(edit)
+            group.start_soon(edit_counter, cron)
     assert await store.get("1") == {"counter": 40}
 
 
@@ -271,16 +261,10 @@ async def test_edit_and_updates_over_two_connections_to_one_sqlite_file(
         bot, cron = session(storage=one), session(storage=other)
         assert bot.isolation == cron.isolation == "store"
 
-        async def edit() -> None:
-            async with cron.sessions.edit("1") as current:
-                value = current.get("counter", 0)
-                await anyio.lowlevel.checkpoint()
-                current.counter = value + 1
-
         async with anyio.create_task_group() as group:
             for _ in range(15):
                 group.start_soon(bump, bot, Update(1))
-                group.start_soon(edit)
+                group.start_soon(edit_counter, cron)
         assert await one.get("1") == {"counter": 30}
         assert await cron.sessions.get("1") == {"counter": 30}
 
