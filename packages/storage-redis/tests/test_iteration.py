@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import tracemalloc
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
@@ -201,9 +201,9 @@ async def test_a_narrow_prefix_is_listed_in_few_round_trips(client: Redis, prefi
     assert sorted([key async for key in store.keys(prefix="ns:")]) == sorted(
         f"ns:{index}" for index in range(40)
     )
-    fixed_count_scans, cursor = 0, 0
+    fixed_count_scans, cursor, raw = 0, 0, cast(Any, client)
     while True:  # the same walk with the hint fixed at SCAN_COUNT
-        cursor, _ = await client.execute_command(
+        cursor, _ = await raw.execute_command(
             "SCAN", cursor, "MATCH", f"{prefix}ns:*", "COUNT", SCAN_COUNT
         )
         fixed_count_scans += 1
