@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import tracemalloc
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
@@ -201,17 +201,11 @@ async def test_a_narrow_prefix_is_listed_in_few_round_trips(client: Redis, prefi
     assert sorted([key async for key in store.keys(prefix="ns:")]) == sorted(
         f"ns:{index}" for index in range(40)
     )
-    fixed_count_scans, cursor, raw = 0, 0, cast(Any, client)
-    while True:  # the same walk with the hint fixed at SCAN_COUNT
-        cursor, _ = await raw.execute_command(
-            "SCAN", cursor, "MATCH", f"{prefix}ns:*", "COUNT", SCAN_COUNT
-        )
-        fixed_count_scans += 1
-        if int(cursor) == 0:
-            break
+    fixed = CountingScans(client)  # the same walk with the hint fixed at SCAN_COUNT
+    assert await _raw_scan_loop(fixed, f"{prefix}ns:*", values=False) == 40
     # The dict holds up to 2 slots per key; a few replies ramp the hint up to the cap.
     assert spy.scans <= 2 * keyspace // SCAN_COUNT_MAX + 6
-    assert spy.scans <= fixed_count_scans // 2
+    assert spy.scans <= fixed.scans // 2
     assert {key: value async for key, value in store.entries(prefix="ns:")} == {
         f"ns:{index}": index for index in range(40)
     }

@@ -63,14 +63,13 @@ async def scan_batches(client: Any, run: Run, pattern: str) -> AsyncIterator[lis
     """Yield the keys ``SCAN`` finds for ``pattern`` in batches of at most ``SCAN_COUNT``
     (a reply split if need be, so an ``MGET`` never asks for more): on a cluster, every
     primary's keys in turn (each batch then holds keys of one node only)."""
+    nodes: list[Any] = [None]  # off a cluster: the one server
     if callable(getattr(client, "get_primaries", None)):
         await client.initialize()  # the node table is empty until the client has connected
-        for node in client.get_primaries():
-            async for keys in _scan_node(run, pattern, node):
-                yield keys
-        return
-    async for keys in _scan_node(run, pattern, None):
-        yield keys
+        nodes = client.get_primaries()
+    for node in nodes:
+        async for keys in _scan_node(run, pattern, node):
+            yield keys
 
 
 async def _scan_node(run: Run, pattern: str, node: Any) -> AsyncIterator[list[Any]]:
@@ -90,12 +89,8 @@ async def _scan_node(run: Run, pattern: str, node: Any) -> AsyncIterator[list[An
             count = min(count * 2, SCAN_COUNT_MAX)
         elif found > SCAN_COUNT * 2:
             count = max(count // 2, SCAN_COUNT)
-        if found <= SCAN_COUNT:
-            if keys:
-                yield keys
-        else:
-            for start in range(0, found, SCAN_COUNT):
-                yield keys[start : start + SCAN_COUNT]
+        for start in range(0, found, SCAN_COUNT):
+            yield keys[start : start + SCAN_COUNT]
         if int(cursor) == 0:
             return
 
